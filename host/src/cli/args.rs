@@ -1,0 +1,140 @@
+//! Flags, defined once. Parsing here only validates text; acting on it happens elsewhere.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use inas_common::ExecDesign;
+
+use crate::model::Power;
+use crate::network::Dataset;
+use crate::units::parse_quantity;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "inas",
+    version,
+    about = "Intermittent-aware neural architecture search for battery-free devices"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Explore execution designs (tiling, loop order, preservation batch) for a network.
+    Explore(ExploreArgs),
+    /// Print a built-in platform profile as TOML (a starting point for your own), or list them.
+    Profile {
+        /// Profile name; lists the built-in profiles when omitted.
+        name: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PowerArg {
+    /// Intermittent power: energy budget per power cycle, recharge between cycles.
+    Int,
+    /// Continuous power: the HW-NAS baseline (S = 1, VM constraint only).
+    Cont,
+}
+
+impl From<PowerArg> for Power {
+    fn from(p: PowerArg) -> Power {
+        match p {
+            PowerArg::Int => Power::Int,
+            PowerArg::Cont => Power::Cont,
+        }
+    }
+}
+
+/// An action list: kernel,filters per layer (CONV) or units per layer (FC).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Arch(pub Vec<u32>);
+
+pub fn parse_arch(s: &str) -> Result<Arch, String> {
+    s.split(',')
+        .map(|v| {
+            v.trim().parse::<u32>().map_err(|_| {
+                format!(
+                    "'{}' in '{s}' is not a whole number (expected e.g. 3,8,5,24)",
+                    v.trim()
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Arch)
+}
+
+/// One fixed design per layer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Designs(pub Vec<ExecDesign>);
+
+pub fn parse_designs(s: &str) -> Result<Designs, String> {
+    s.split(',')
+        .map(|d| {
+            d.trim()
+                .parse::<ExecDesign>()
+                .map_err(|e| format!("design '{}': {e}", d.trim()))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Designs)
+}
+
+fn parse_farads(s: &str) -> Result<f64, String> {
+    parse_quantity(s, "F")
+}
+
+fn parse_ohms(s: &str) -> Result<f64, String> {
+    parse_quantity(s, "ohm")
+}
+
+fn parse_margin(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(m) if m > 0.0 && m <= 1.0 => Ok(m),
+        _ => Err(format!("'{s}' is not a margin in (0, 1]")),
+    }
+}
+
+fn parse_dataset(s: &str) -> Result<Dataset, String> {
+    s.parse()
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct ExploreArgs {
+    /// Search space: cifar (conv2d x5), har (conv1d x3) or kws (FC x4).
+    #[arg(long, default_value = "cifar", value_parser = parse_dataset)]
+    pub dataset: Dataset,
+    /// Architecture choices: kernel,filters per layer, or units per layer for kws
+    /// [default: the dataset's reference network].
+    #[arg(long, value_parser = parse_arch, allow_hyphen_values = true)]
+    pub arch: Option<Arch>,
+    /// Storage capacitance in farads, SI prefix allowed (0.005, 5mF, 4700uF) [default: profile's].
+    #[arg(long, value_parser = parse_farads, allow_hyphen_values = true)]
+    pub cap: Option<f64>,
+    /// Harvester equivalent resistance in ohms [default: profile's].
+    #[arg(long, value_parser = parse_ohms, allow_hyphen_values = true)]
+    pub rehm: Option<f64>,
+    /// Fraction of the capacitor's energy one power cycle may spend [default: profile's].
+    #[arg(long, value_parser = parse_margin, allow_hyphen_values = true)]
+    pub margin: Option<f64>,
+    /// Volatile memory for tile buffers, in bytes [default: profile's].
+    #[arg(long, allow_hyphen_values = true)]
+    pub vm: Option<u64>,
+    /// Power: int (intermittent) or cont (continuous, the HW-NAS baseline).
+    #[arg(long, value_enum, default_value = "int")]
+    pub power: PowerArg,
+    /// Platform profile: a built-in name or a TOML file.
+    #[arg(long, default_value = "reference")]
+    pub profile: String,
+    /// Evaluate these fixed designs (one per layer, comma-separated design strings such as
+    /// 3_15_8_1_reuse_O_S1) under intermittent power instead of exploring.
+    #[arg(long, value_parser = parse_designs, conflicts_with = "power")]
+    pub designs: Option<Designs>,
+    /// Explore many cases: one JSON object per line; the flags above fill in missing fields.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub batch: Option<PathBuf>,
+    /// Print JSON (one object, or one line per batch case) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}

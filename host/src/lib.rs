@@ -1,0 +1,14 @@
+//! `inas`: intermittent-aware neural architecture search, host side.
+//!
+//! The pure core (no I/O): [`profile`] (platform constants as data), [`supply`] (capacitor and
+//! harvester), [`network`] (search spaces → layers), [`model`] (the performance model) and
+//! [`explore`] (the execution-design explorer). [`cli`] is the edge that reads files and flags
+//! and prints.
+
+pub mod cli;
+pub mod explore;
+pub mod model;
+pub mod network;
+pub mod profile;
+pub mod supply;
+pub mod units;

@@ -1,0 +1,87 @@
+//! Physical quantities on the command line: a number with an optional SI prefix and unit, such
+//! as `0.005`, `5mF`, `4700uF`, `4.7 µF`, `24`, `1k`, `24ohm`.
+
+/// Parses a positive, finite quantity of `unit` (e.g. "F", "ohm").
+pub fn parse_quantity(text: &str, unit: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let lower = t.to_ascii_lowercase();
+    let mut body = t;
+    for u in [unit.to_ascii_lowercase(), "Ω".to_owned()] {
+        if lower.ends_with(&u) && !u.is_empty() {
+            body = &t[..t.len() - u.len()];
+            break;
+        }
+    }
+    let body = body.trim_end();
+    let (number, scale) = match body.char_indices().last() {
+        Some((i, c)) if !c.is_ascii_digit() && c != '.' => {
+            let scale = match c {
+                'p' => -12,
+                'n' => -9,
+                'u' | 'µ' | 'μ' => -6,
+                'm' => -3,
+                'k' | 'K' => 3,
+                'M' => 6,
+                _ => {
+                    return Err(format!(
+                        "'{text}': unknown unit prefix '{c}' (use p, n, u, m, k or M)"
+                    ))
+                }
+            };
+            (body[..i].trim_end(), scale)
+        }
+        _ => (body, 0),
+    };
+    let v: f64 = number.parse().map_err(|_| {
+        format!("'{text}' is not a quantity in {unit} (examples: 0.005, 5m{unit}, 4700u{unit})")
+    })?;
+    // Shift the decimal exponent rather than multiply, so that "5mF" is exactly 0.005.
+    let v = if scale == 0 {
+        v
+    } else if number.contains(['e', 'E']) {
+        v * 10f64.powi(scale)
+    } else {
+        format!("{number}e{scale}").parse().unwrap_or(f64::NAN)
+    };
+    if !(v.is_finite() && v > 0.0) {
+        return Err(format!(
+            "'{text}' must be a positive, finite quantity in {unit}"
+        ));
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn accepts_the_documented_forms() {
+        assert_eq!(parse_quantity("0.005", "F"), Ok(0.005));
+        assert_eq!(parse_quantity("5mF", "F"), Ok(0.005));
+        assert_eq!(parse_quantity("5 mF", "F"), Ok(0.005));
+        assert_eq!(parse_quantity("5m", "F"), Ok(0.005));
+        assert_eq!(parse_quantity("4700uF", "F"), Ok(0.0047));
+        assert_eq!(parse_quantity("4.7µF", "F"), Ok(4.7e-6));
+        assert_eq!(parse_quantity("24", "ohm"), Ok(24.0));
+        assert_eq!(parse_quantity("24ohm", "ohm"), Ok(24.0));
+        assert_eq!(parse_quantity("24Ω", "ohm"), Ok(24.0));
+        assert_eq!(parse_quantity("1k", "ohm"), Ok(1000.0));
+    }
+
+    #[test]
+    fn refuses_nonsense_with_the_text_in_the_message() {
+        for bad in ["", "-5mF", "0", "abc", "5xF", "inf", "NaN", "1e999", "mF"] {
+            let e = parse_quantity(bad, "F").unwrap_err();
+            assert!(e.contains(&format!("'{bad}'")), "{bad}: {e}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(s in "\\PC*") {
+            let _ = parse_quantity(&s, "F");
+        }
+    }
+}
