@@ -6,8 +6,8 @@ use inas_common::{ExecDesign, LoopOrder};
 use serde::Serialize;
 
 use crate::model::{
-    self, cont_record, cycle_both, cycle_counts, finish_int, ifm_tile, vm_bytes, Design, IfmRule,
-    ModelError, Platform, Power, Rejected,
+    self, cont_record, counts_from, finish_int, ifm_tile, max_min, vm_bytes, CycleTerms, Design,
+    IfmRule, ModelError, Platform, Power, Rejected, TileCounts, VmTerms,
 };
 use crate::network::{Layer, Network};
 
@@ -239,16 +239,29 @@ pub fn explore_layer_int(p: &Platform, layer: &Layer) -> Result<LayerOutcome, Mo
         .iter()
         .map(|&tn| one_and_even_divisors(layer.n.div_ceil(tn)))
         .collect();
+    let mts: Vec<u64> = lists
+        .tm
+        .iter()
+        .map(|&tm| u64::from(layer.m.div_ceil(tm)))
+        .collect();
+    let nts: Vec<u64> = lists
+        .tn
+        .iter()
+        .map(|&tn| u64::from(layer.n.div_ceil(tn)))
+        .collect();
     for &tr in &lists.tr {
+        let rt = TileCounts::rows(layer, tr);
         for &tc in &lists.tc {
-            let spatial = if layer.is_pool() {
-                layer.h.div_ceil(tr) * layer.w.div_ceil(tc)
-            } else {
-                layer.r.div_ceil(tr) * layer.c.div_ceil(tc)
-            };
-            let batches_rc = one_and_even_divisors(spatial);
+            let ct = TileCounts::cols(layer, tc);
+            let batches_rc = one_and_even_divisors((rt * ct) as u32);
             for (mi, &tm) in lists.tm.iter().enumerate() {
                 for (ni, &tn) in lists.tn.iter().enumerate() {
+                    let tiles = TileCounts {
+                        rt,
+                        ct,
+                        mt: mts[mi],
+                        nt: nts[ni],
+                    };
                     for &order in orders(layer) {
                         let batches: &[u32] = if layer.is_pool() {
                             &batches_rc
@@ -260,26 +273,37 @@ pub fn explore_layer_int(p: &Platform, layer: &Layer) -> Result<LayerOutcome, Mo
                             }
                         };
                         stats.enumerated += batches.len() as u64;
+                        // Everything but S is fixed inside this loop: the IFM tile and the
+                        // S-independent cost terms are computed once, and only when some S
+                        // passes C0 (energy) or C1 (latency).
+                        let group = ExecDesign {
+                            tr,
+                            tc,
+                            tm,
+                            tn,
+                            order,
+                            batch: 1,
+                        };
+                        let ifm = ifm_tile(&p.costs, layer, &group, IfmRule::IntSweep);
+                        let vm_terms = VmTerms::new(&p.costs, layer, &group, ifm);
+                        // S = 1 needs the least VM of the group.
+                        misses.min_vm = misses.min_vm.min(vm_terms.at(1));
+                        let mut e_terms = None;
+                        let mut l_terms = None;
                         for (si, &batch) in batches.iter().enumerate() {
-                            let d = ExecDesign {
-                                tr,
-                                tc,
-                                tm,
-                                tn,
-                                order,
-                                batch,
-                            };
-                            let ifm = ifm_tile(&p.costs, layer, &d, IfmRule::IntSweep);
-                            let vm = vm_bytes(&p.costs, layer, &d, ifm);
-                            misses.min_vm = misses.min_vm.min(vm);
+                            let d = ExecDesign { batch, ..group };
+                            let vm = vm_terms.at(batch);
                             if vm > p.vm_bytes {
                                 // VM grows with S (reuse_I, reuse_W, GAP) or does not depend
                                 // on it (reuse_O): either way every larger S fails too.
                                 stats.failed_c0 += (batches.len() - si) as u64;
                                 break;
                             }
-                            let counts = cycle_counts(layer, &d);
-                            let (e, l) = cycle_both(p, layer, &d, ifm, &counts);
+                            let counts = counts_from(layer, &d, &tiles);
+                            let e_terms = e_terms.get_or_insert_with(|| {
+                                CycleTerms::new(&p.costs.e, layer, &group, ifm)
+                            });
+                            let e = max_min(&counts, e_terms.at(&p.costs.e, batch));
                             if e.0 > eav {
                                 stats.failed_c1 += 1;
                                 if misses.best_energy.is_none_or(|(b, _)| e.0 < b) {
@@ -288,6 +312,10 @@ pub fn explore_layer_int(p: &Platform, layer: &Layer) -> Result<LayerOutcome, Mo
                                 continue;
                             }
                             stats.feasible += 1;
+                            let l_terms = l_terms.get_or_insert_with(|| {
+                                CycleTerms::new(&p.costs.l, layer, &group, ifm)
+                            });
+                            let l = max_min(&counts, l_terms.at(&p.costs.l, batch));
                             // Recharge time is never negative, so the latency without it is a
                             // lower bound (IEEE rounding is monotone): a design whose bound
                             // already exceeds the best cannot win or tie, and its logarithms

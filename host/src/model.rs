@@ -113,31 +113,55 @@ pub(crate) fn ifm_tile(t: &CostTable, layer: &Layer, d: &ExecDesign, rule: IfmRu
 
 /// VM bytes of a design's tile buffers (constraint C0, spec §6).
 #[inline(always)]
-pub(crate) fn vm_bytes(
-    t: &CostTable,
-    layer: &Layer,
-    d: &ExecDesign,
-    (tri, tci): (u64, u64),
-) -> u64 {
-    let (tr, tc, tm, tn, s) = (
-        d.tr as u64,
-        d.tc as u64,
-        d.tm as u64,
-        d.tn as u64,
-        d.batch as u64,
-    );
-    let elements = if layer.is_pool() {
-        mul(mul(tr, tc), tm).saturating_add(mul(tm, s))
-    } else {
-        let b_in = mul(mul(tri, tci), tn);
-        let b_w = mul(mul(u64::from(layer.kh) * u64::from(layer.kw), tm), tn);
-        let b_out = match d.order {
-            LoopOrder::ReuseI | LoopOrder::ReuseW => mul(mul(mul(tr, tc), tm), s),
-            LoopOrder::ReuseO => mul(mul(tr, tc), tm),
+pub(crate) fn vm_bytes(t: &CostTable, layer: &Layer, d: &ExecDesign, ifm: (u64, u64)) -> u64 {
+    VmTerms::new(t, layer, d, ifm).at(d.batch)
+}
+
+/// VM use as `(fixed + per_batch × S) × element size`: only the output buffer can grow with S.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct VmTerms {
+    fixed: u64,
+    per_batch: u64,
+    element_bytes: u64,
+}
+
+impl VmTerms {
+    #[inline(always)]
+    pub(crate) fn new(
+        t: &CostTable,
+        layer: &Layer,
+        d: &ExecDesign,
+        (tri, tci): (u64, u64),
+    ) -> VmTerms {
+        let (tr, tc, tm, tn) = (d.tr as u64, d.tc as u64, d.tm as u64, d.tn as u64);
+        let tile_out = mul(mul(tr, tc), tm);
+        let (fixed, per_batch) = if layer.is_pool() {
+            // Bin = Tr·Tc·Tm, Bw = 0, Bout = Tm·S.
+            (tile_out, tm)
+        } else {
+            let b_in = mul(mul(tri, tci), tn);
+            let b_w = mul(mul(u64::from(layer.kh) * u64::from(layer.kw), tm), tn);
+            match d.order {
+                // S output tiles per cycle.
+                LoopOrder::ReuseI | LoopOrder::ReuseW => (b_in.saturating_add(b_w), tile_out),
+                // One output tile stays resident across the S input-channel tiles.
+                LoopOrder::ReuseO => (b_in.saturating_add(b_w).saturating_add(tile_out), 0),
+            }
         };
-        b_in.saturating_add(b_w).saturating_add(b_out)
-    };
-    mul(elements, t.element_bytes)
+        VmTerms {
+            fixed,
+            per_batch,
+            element_bytes: t.element_bytes,
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn at(&self, s: u32) -> u64 {
+        mul(
+            self.fixed.saturating_add(mul(self.per_batch, u64::from(s))),
+            self.element_bytes,
+        )
+    }
 }
 
 /// Power-cycle counts of a design: total, those starting at input-channel tile 0, the rest.
@@ -149,26 +173,53 @@ pub struct CycleCounts {
     pub ngt0: f64,
 }
 
+/// Tile counts along each loop: ⌈R/Tr⌉, ⌈C/Tc⌉, ⌈M/Tm⌉, ⌈N/Tn⌉ (for GAP, rows and columns
+/// count over the IFM: ⌈H/Tr⌉, ⌈W/Tc⌉). Each depends on one tile size only, which lets the
+/// sweep compute them once per loop level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TileCounts {
+    pub rt: u64,
+    pub ct: u64,
+    pub mt: u64,
+    pub nt: u64,
+}
+
+impl TileCounts {
+    pub fn rows(layer: &Layer, tr: u32) -> u64 {
+        ceil_div(if layer.is_pool() { layer.h } else { layer.r }, tr)
+    }
+    pub fn cols(layer: &Layer, tc: u32) -> u64 {
+        ceil_div(if layer.is_pool() { layer.w } else { layer.c }, tc)
+    }
+    pub fn of(layer: &Layer, d: &ExecDesign) -> TileCounts {
+        TileCounts {
+            rt: Self::rows(layer, d.tr),
+            ct: Self::cols(layer, d.tc),
+            mt: ceil_div(layer.m, d.tm),
+            nt: ceil_div(layer.n, d.tn),
+        }
+    }
+}
+
 #[inline(always)]
 pub(crate) fn cycle_counts(layer: &Layer, d: &ExecDesign) -> CycleCounts {
+    counts_from(layer, d, &TileCounts::of(layer, d))
+}
+
+/// Power-cycle counts from tile counts (spec §5).
+#[inline(always)]
+pub(crate) fn counts_from(layer: &Layer, d: &ExecDesign, t: &TileCounts) -> CycleCounts {
     let s = f64::from(d.batch);
+    let rcm = mul(mul(t.rt, t.ct), t.mt);
     if layer.is_pool() {
-        let npc = mul(
-            mul(ceil_div(layer.h, d.tr), ceil_div(layer.w, d.tc)),
-            ceil_div(layer.m, d.tm),
-        ) as f64
-            / s;
+        let npc = rcm as f64 / s;
         return CycleCounts {
             npc,
             n0: npc,
             ngt0: 0.0,
         };
     }
-    let rcm = mul(
-        mul(ceil_div(layer.r, d.tr), ceil_div(layer.c, d.tc)),
-        ceil_div(layer.m, d.tm),
-    );
-    let tiles = mul(rcm, ceil_div(layer.n, d.tn));
+    let tiles = mul(rcm, t.nt);
     let npc = tiles as f64 / s;
     let n0 = match d.order {
         LoopOrder::ReuseI | LoopOrder::ReuseW => rcm as f64 / s,
@@ -184,53 +235,129 @@ pub(crate) fn cycle_counts(layer: &Layer, d: &ExecDesign) -> CycleCounts {
 /// Cost of one power cycle on one side of the model: with partial-sum fetch (`plus`, n > 0)
 /// and without (`zero`, n = 0). Spec §7.
 #[inline(always)]
-pub(crate) fn cycle_cost(
-    x: &Side,
-    layer: &Layer,
-    d: &ExecDesign,
-    (tri, tci): (u64, u64),
-) -> (f64, f64) {
-    let (tr, tc, tm, tn, s) = (
-        d.tr as u64,
-        d.tc as u64,
-        d.tm as u64,
-        d.tn as u64,
-        d.batch as u64,
-    );
-    let sf = s as f64;
-    let fl = x.rd.at(4);
-    let bl = x.wr.at(4);
-    if layer.is_pool() {
-        let n_i = mul(tri, tci);
-        let rd = x.rd.at(tm);
-        let fd = (sf * (n_i as f64 * (rd + x.o_ifm))) + (rd + x.o_psum[LoopOrder::ReuseO.index()]);
-        let cp = mul(mul(mul(s, tr), tc), tm) as f64 * (x.pool + x.o_pool);
-        let bd = x.wr.at(tm) + x.b_out[LoopOrder::ReuseO.index()];
-        let pc = ((((x.reboot + fd) + fl) + cp) + bd) + bl;
-        return (pc, pc);
+pub(crate) fn cycle_cost(x: &Side, layer: &Layer, d: &ExecDesign, ifm: (u64, u64)) -> (f64, f64) {
+    CycleTerms::new(x, layer, d, ifm).at(x, d.batch)
+}
+
+/// The part of a power cycle's cost that does not depend on the preservation batch S, so that
+/// a sweep computes it once per (tiles, order) and only the S-dependent rest per batch size.
+/// Grouping is the reference's: the split only names intermediate values it already has.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum CycleTerms {
+    Conv {
+        order: LoopOrder,
+        tm: u64,
+        /// Tr·Tc, the output blocks per tile.
+        n_o: u64,
+        /// Kh·Kw·Tr·Tc·Tm: MACs per tile (P = S · this).
+        macs: u64,
+        fi: f64,
+        fw: f64,
+        fo: f64,
+        /// ((mac(Tn) + add) + (oPS + oAC)).
+        per_mac: f64,
+        /// wr(Tm) + bO_o.
+        wr_out: f64,
+    },
+    Pool {
+        /// Tr·Tc·Tm: elements per tile.
+        elems: u64,
+        /// nI × (rd(Tm) + oI).
+        fi: f64,
+        /// rd(Tm) + oO_O.
+        fo: f64,
+        per_elem: f64,
+        bd: f64,
+    },
+}
+
+impl CycleTerms {
+    #[inline(always)]
+    pub(crate) fn new(
+        x: &Side,
+        layer: &Layer,
+        d: &ExecDesign,
+        (tri, tci): (u64, u64),
+    ) -> CycleTerms {
+        let (tr, tc, tm, tn) = (d.tr as u64, d.tc as u64, d.tm as u64, d.tn as u64);
+        let o_out = LoopOrder::ReuseO.index();
+        if layer.is_pool() {
+            let rd = x.rd.at(tm);
+            return CycleTerms::Pool {
+                elems: mul(mul(tr, tc), tm),
+                fi: mul(tri, tci) as f64 * (rd + x.o_ifm),
+                fo: rd + x.o_psum[o_out],
+                per_elem: x.pool + x.o_pool,
+                bd: x.wr.at(tm) + x.b_out[o_out],
+            };
+        }
+        let khkw = u64::from(layer.kh) * u64::from(layer.kw);
+        let n_o = mul(tr, tc);
+        let rd_tn = x.rd.at(tn);
+        let o = d.order.index();
+        CycleTerms::Conv {
+            order: d.order,
+            tm,
+            n_o,
+            macs: mul(mul(khkw, n_o), tm),
+            fi: mul(tri, tci) as f64 * (rd_tn + x.o_ifm),
+            fw: mul(khkw, tm) as f64 * (rd_tn + x.o_weights),
+            fo: n_o as f64 * (x.rd.at(tm) + x.o_psum[o]),
+            per_mac: (x.mac.at(tn) + x.add) + x.o_mac,
+            wr_out: x.wr.at(tm) + x.b_out[o],
+        }
     }
-    let khkw = u64::from(layer.kh) * u64::from(layer.kw);
-    let n_o = mul(tr, tc);
-    let rd_tn = x.rd.at(tn);
-    let o = d.order.index();
-    let fi = mul(tri, tci) as f64 * (rd_tn + x.o_ifm);
-    let fw = mul(khkw, tm) as f64 * (rd_tn + x.o_weights);
-    let fo = n_o as f64 * (x.rd.at(tm) + x.o_psum[o]);
-    let (f_plus, f_zero) = match d.order {
-        LoopOrder::ReuseI => ((sf * (fw + fo)) + fi, (sf * fw) + fi),
-        LoopOrder::ReuseW => ((sf * (fi + fo)) + fw, (sf * fi) + fw),
-        LoopOrder::ReuseO => ((sf * (fi + fw)) + fo, sf * (fi + fw)),
-    };
-    let p = mul(mul(mul(s, khkw), n_o), tm);
-    let cp = p as f64 * ((x.mac.at(tn) + x.add) + x.o_mac);
-    let bd = match d.order {
-        LoopOrder::ReuseI => n_o as f64 * (x.wr.at(mul(s, tm)) + x.b_out[o]),
-        LoopOrder::ReuseW => mul(s, n_o) as f64 * (x.wr.at(tm) + x.b_out[o]),
-        LoopOrder::ReuseO => n_o as f64 * (x.wr.at(tm) + x.b_out[o]),
-    };
-    let plus = ((((x.reboot + f_plus) + fl) + cp) + bd) + bl;
-    let zero = ((((x.reboot + f_zero) + fl) + cp) + bd) + bl;
-    (plus, zero)
+
+    /// (plus, zero) for preservation batch `s`.
+    #[inline(always)]
+    pub(crate) fn at(&self, x: &Side, s: u32) -> (f64, f64) {
+        let s = u64::from(s);
+        let sf = s as f64;
+        let (fl, bl) = (x.footprint_rd, x.footprint_wr);
+        match *self {
+            CycleTerms::Pool {
+                elems,
+                fi,
+                fo,
+                per_elem,
+                bd,
+            } => {
+                let fd = (sf * fi) + fo;
+                let cp = mul(s, elems) as f64 * per_elem;
+                let pc = ((((x.reboot + fd) + fl) + cp) + bd) + bl;
+                (pc, pc)
+            }
+            CycleTerms::Conv {
+                order,
+                tm,
+                n_o,
+                macs,
+                fi,
+                fw,
+                fo,
+                per_mac,
+                wr_out,
+            } => {
+                let (f_plus, f_zero) = match order {
+                    LoopOrder::ReuseI => ((sf * (fw + fo)) + fi, (sf * fw) + fi),
+                    LoopOrder::ReuseW => ((sf * (fi + fo)) + fw, (sf * fi) + fw),
+                    LoopOrder::ReuseO => ((sf * (fi + fw)) + fo, sf * (fi + fw)),
+                };
+                let cp = mul(s, macs) as f64 * per_mac;
+                let bd = match order {
+                    // One block of S·Tm elements per output pixel.
+                    LoopOrder::ReuseI => {
+                        n_o as f64 * (x.wr.at(mul(s, tm)) + x.b_out[order.index()])
+                    }
+                    LoopOrder::ReuseW => mul(s, n_o) as f64 * wr_out,
+                    LoopOrder::ReuseO => n_o as f64 * wr_out,
+                };
+                let plus = ((((x.reboot + f_plus) + fl) + cp) + bd) + bl;
+                let zero = ((((x.reboot + f_zero) + fl) + cp) + bd) + bl;
+                (plus, zero)
+            }
+        }
+    }
 }
 
 /// Whole-layer cost under continuous power on one side of the model (spec §10).
@@ -405,7 +532,12 @@ pub(crate) fn finish_int(
             })
     };
     let lrc_min = recharge(e_min)?;
-    let lrc_max = recharge(e_max)?;
+    // Same energy, same recharge time: skip the second logarithm.
+    let lrc_max = if e_max == e_min {
+        lrc_min
+    } else {
+        recharge(e_max)?
+    };
     let le2e = (counts.n0 * (l_min + lrc_min)) + (counts.ngt0 * (l_max + lrc_max));
     Ok(Design {
         design: *d,
@@ -420,22 +552,28 @@ pub(crate) fn finish_int(
     })
 }
 
-/// Both sides of one power cycle, with max := min when no cycle fetches partial sums.
+/// One side of one power cycle as (max, min), with max := min when no cycle fetches partial
+/// sums (spec §7.1).
 #[inline(always)]
-pub(crate) fn cycle_both(
-    p: &Platform,
+pub(crate) fn cycle_side(
+    x: &Side,
     layer: &Layer,
     d: &ExecDesign,
     ifm: (u64, u64),
     counts: &CycleCounts,
-) -> ((f64, f64), (f64, f64)) {
-    let (mut e_max, e_min) = cycle_cost(&p.costs.e, layer, d, ifm);
-    let (mut l_max, l_min) = cycle_cost(&p.costs.l, layer, d, ifm);
+) -> (f64, f64) {
+    max_min(counts, cycle_cost(x, layer, d, ifm))
+}
+
+/// (Epc_max, Epc_min) from (plus, zero): the worst cycle fetches partial sums only if some
+/// cycle starts past input-channel tile 0.
+#[inline(always)]
+pub(crate) fn max_min(counts: &CycleCounts, (plus, zero): (f64, f64)) -> (f64, f64) {
     if counts.ngt0 == 0.0 {
-        e_max = e_min;
-        l_max = l_min;
+        (zero, zero)
+    } else {
+        (plus, zero)
     }
-    ((e_max, e_min), (l_max, l_min))
 }
 
 /// Evaluates one design under intermittent power (spec §11 with `IfmRule::Other`, or a sweep
@@ -455,7 +593,7 @@ pub(crate) fn evaluate_int(
         }));
     }
     let counts = cycle_counts(layer, d);
-    let (e, l) = cycle_both(p, layer, d, ifm, &counts);
+    let e = cycle_side(&p.costs.e, layer, d, ifm, &counts);
     if e.0 > p.budget_j() {
         return Ok(Err(Rejected::Energy {
             epc_max_j: e.0,
@@ -466,6 +604,7 @@ pub(crate) fn evaluate_int(
             vm_bytes: vm,
         }));
     }
+    let l = cycle_side(&p.costs.l, layer, d, ifm, &counts);
     finish_int(p, layer, d, vm, e, l, counts).map(Ok)
 }
 

@@ -322,6 +322,9 @@ pub struct Side {
     /// Per-MAC addressing: partial sums plus accumulation, pre-summed.
     pub o_mac: f64,
     pub o_pool: f64,
+    /// Loop-index footprint fetch and backup: rd(4) and wr(4).
+    pub footprint_rd: f64,
+    pub footprint_wr: f64,
 }
 
 /// Both sides of the model plus the non-cost platform facts it needs.
@@ -361,9 +364,12 @@ impl CostTable {
                     divisor,
                 }
             };
+            let (rd, wr) = (prim(&p.transfer.read), prim(&p.transfer.write));
             Side {
-                rd: prim(&p.transfer.read),
-                wr: prim(&p.transfer.write),
+                rd,
+                wr,
+                footprint_rd: rd.at(4),
+                footprint_wr: wr.at(4),
                 mac: prim(&p.mac),
                 add,
                 pool,
