@@ -107,6 +107,10 @@ fn ci() -> Result<()> {
         "warnings",
     ]);
     run(clippy)?;
+    // nextest does not run doctests; run them first so the suite's summary closes the output.
+    let mut doc = cargo();
+    doc.args(["test", "--workspace", "--doc", "--quiet"]);
+    run(doc)?;
     let mut test = cargo();
     if has_nextest() {
         test.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
@@ -114,9 +118,5 @@ fn ci() -> Result<()> {
         eprintln!("xtask: cargo-nextest not found, using cargo test");
         test.args(["test", "--workspace", "--no-fail-fast"]);
     }
-    run(test)?;
-    // nextest does not run doctests.
-    let mut doc = cargo();
-    doc.args(["test", "--workspace", "--doc"]);
-    run(doc)
+    run(test)
 }
