@@ -57,7 +57,7 @@ impl Platform {
             o.margin.unwrap_or(profile.supply.margin),
         )?;
         let harvester = match o.r_ohm {
-            Some(r) => profile.harvester.with_resistance(r),
+            Some(r) => profile.harvester.with_resistance(r)?,
             None => profile.harvester,
         };
         harvester.validate(cap.v_on())?;

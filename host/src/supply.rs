@@ -178,11 +178,15 @@ pub enum Harvester {
 }
 
 impl Harvester {
-    /// The same harvester with another source resistance (RC only; others are returned as is).
-    pub fn with_resistance(self, r_ohm: f64) -> Harvester {
+    /// The same harvester with another source resistance. Only an RC source has one: asking
+    /// another model for it is an error rather than a silently ignored setting.
+    pub fn with_resistance(self, r_ohm: f64) -> Result<Harvester, SupplyError> {
         match self {
-            Harvester::Rc(rc) => Harvester::Rc(RcSource { r_ohm, ..rc }),
-            other => other,
+            Harvester::Rc(rc) => Ok(Harvester::Rc(RcSource { r_ohm, ..rc })),
+            Harvester::ConstantPower(_) => Err(SupplyError::Harvester(
+                "a harvester resistance applies to an RC source; this profile's harvester delivers constant power"
+                    .into(),
+            )),
         }
     }
 }
@@ -261,6 +265,14 @@ mod tests {
         assert!(Capacitor::new(0.005, 2.8, 2.99, 0.5).is_err());
         assert!(Capacitor::new(0.005, 2.99, 2.8, 0.0).is_err());
         assert!(Capacitor::new(0.005, 2.99, 2.8, 1.5).is_err());
+    }
+
+    #[test]
+    fn resistance_applies_to_rc_sources_only() {
+        let rc = Harvester::Rc(RcSource { v_sup: 3.0, r_ohm: 300.0 });
+        assert_eq!(rc.with_resistance(24.0), Ok(Harvester::Rc(RcSource { v_sup: 3.0, r_ohm: 24.0 })));
+        let cp = Harvester::ConstantPower(ConstantPower { power_w: 1e-3 });
+        assert!(cp.with_resistance(24.0).unwrap_err().to_string().contains("RC source"));
     }
 
     proptest! {

@@ -1,0 +1,13 @@
+//! A batch line of `inas explore --batch`: decoding and validation never panic.
+#![no_main]
+
+use inas::cli::case::CaseSpec;
+use inas::profile::Profile;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|text: &str| {
+    let profile = Profile::reference();
+    if let Ok(spec) = serde_json::from_str::<CaseSpec>(text) {
+        let _ = spec.validate(&profile);
+    }
+});
