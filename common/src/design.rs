@@ -7,10 +7,13 @@
 use core::fmt;
 use core::str::FromStr;
 
+use postcard::experimental::max_size::MaxSize;
 use serde::{Deserialize, Serialize};
 
 /// Inter-tile loop order (the reuse scheme).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, MaxSize,
+)]
 pub enum LoopOrder {
     /// IFM reuse: loops r, c, n, then m innermost; one IFM tile serves S output-channel tiles.
     ReuseI,
@@ -69,7 +72,7 @@ impl FromStr for LoopOrder {
 
 /// One point of a layer's execution and preservation design space. Plain data: whether it fits a
 /// layer, the VM and the energy budget is decided elsewhere.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
 pub struct ExecDesign {
     /// OFM rows per tile.
     pub tr: u32,

@@ -1,11 +1,13 @@
 //! `inas-common`: what the host and the device agree on bit for bit.
 //!
-//! `no_std`, no heap, stable Rust. For now it holds the execution-design vocabulary (tile sizes,
-//! inter-tile loop order, preservation batch) that the explorer chooses and that plans will
-//! carry to the device.
+//! `no_std`, no heap, stable Rust: the execution-design vocabulary ([`design`]), Q15 arithmetic
+//! ([`q15`]), the plan format ([`plan`]) and checksums ([`crc`]).
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod crc;
 pub mod design;
+pub mod plan;
+pub mod q15;
 
 pub use design::{DesignParseError, ExecDesign, LoopOrder};

@@ -269,10 +269,23 @@ mod tests {
 
     #[test]
     fn resistance_applies_to_rc_sources_only() {
-        let rc = Harvester::Rc(RcSource { v_sup: 3.0, r_ohm: 300.0 });
-        assert_eq!(rc.with_resistance(24.0), Ok(Harvester::Rc(RcSource { v_sup: 3.0, r_ohm: 24.0 })));
+        let rc = Harvester::Rc(RcSource {
+            v_sup: 3.0,
+            r_ohm: 300.0,
+        });
+        assert_eq!(
+            rc.with_resistance(24.0),
+            Ok(Harvester::Rc(RcSource {
+                v_sup: 3.0,
+                r_ohm: 24.0
+            }))
+        );
         let cp = Harvester::ConstantPower(ConstantPower { power_w: 1e-3 });
-        assert!(cp.with_resistance(24.0).unwrap_err().to_string().contains("RC source"));
+        assert!(cp
+            .with_resistance(24.0)
+            .unwrap_err()
+            .to_string()
+            .contains("RC source"));
     }
 
     proptest! {

@@ -279,14 +279,28 @@ fn infeasible_networks_say_why_with_numbers() {
 /// same designs' feasibility (C0/C1 do not depend on the harvester) with its own recharge times.
 #[test]
 fn a_constant_power_profile_explores() {
-    let text = inas::profile::BUILTIN[0]
-        .1
-        .replace("kind = \"rc\"\nv_sup = 3.0              # VSUP\nr_ohm = 300.0", "kind = \"constant_power\"\npower_w = 0.002 #");
+    let text = inas::profile::BUILTIN[0].1.replace(
+        "kind = \"rc\"\nv_sup = 3.0              # VSUP\nr_ohm = 300.0",
+        "kind = \"constant_power\"\npower_w = 0.002 #",
+    );
     let prof = Profile::from_toml(&text, "cp.toml").unwrap();
-    assert!(matches!(prof.harvester, inas::supply::Harvester::ConstantPower(_)));
+    assert!(matches!(
+        prof.harvester,
+        inas::supply::Harvester::ConstantPower(_)
+    ));
     let p = Platform::new(&prof, Overrides::default()).unwrap();
-    let rc = Platform::new(&Profile::reference(), Overrides { r_ohm: Some(41.0), ..Default::default() }).unwrap();
-    let net = Dataset::Har.space().network(Dataset::Har.space().example).unwrap();
+    let rc = Platform::new(
+        &Profile::reference(),
+        Overrides {
+            r_ohm: Some(41.0),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let net = Dataset::Har
+        .space()
+        .network(Dataset::Har.space().example)
+        .unwrap();
     let a = explore_network(&p, &net, Power::Int).unwrap();
     let b = explore_network(&rc, &net, Power::Int).unwrap();
     let (a_total, b_total) = (a.latency_s.unwrap(), b.latency_s.unwrap());
@@ -294,6 +308,13 @@ fn a_constant_power_profile_explores() {
     for (x, y) in a.layers.iter().zip(&b.layers) {
         assert_eq!(x.stats.feasible, y.stats.feasible, "{}", x.name);
     }
-    let e = Platform::new(&prof, Overrides { r_ohm: Some(24.0), ..Default::default() }).unwrap_err();
+    let e = Platform::new(
+        &prof,
+        Overrides {
+            r_ohm: Some(24.0),
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("RC source"), "{e}");
 }

@@ -1,0 +1,915 @@
+//! The plan: everything a device needs to run one network, as bytes.
+//!
+//! Layout (all integers little-endian):
+//!
+//! | bytes | content |
+//! |---|---|
+//! | 0..4 | magic `INPL` |
+//! | 4..6 | format version |
+//! | 6..8 | flags (0) |
+//! | 8..12 | total length in bytes |
+//! | 12..16 | length of the metadata section |
+//! | 16..20 | CRC-32 (ISO-HDLC) of the whole plan without these 4 bytes |
+//! | 20.. | metadata: postcard [`PlanMeta`], at most [`META_MAX_LEN`] bytes |
+//! | .. | tensor section: Q15 values (i16), referenced by [`TensorRef`] |
+//!
+//! The preamble never changes shape, so any device can read a newer plan's version and refuse
+//! it cleanly. The metadata is small and bounded, so a device decodes it from a static buffer;
+//! the tensor section can stay where the device stored it (on the MSP430: FRAM above 64 KB,
+//! reached by DMA).
+//!
+//! [`Plan::decode`] checks the container; [`validate`] checks the contents against a device's
+//! limits and returns a [`ValidPlan`], the only thing the engine runs.
+
+use core::fmt;
+
+use postcard::experimental::max_size::MaxSize;
+use serde::{Deserialize, Serialize};
+
+use crate::crc::crc32_parts;
+use crate::design::{ExecDesign, LoopOrder};
+
+pub const MAGIC: [u8; 4] = *b"INPL";
+/// The plan format this build writes and reads.
+pub const FORMAT_VERSION: u16 = 1;
+pub const PREAMBLE_LEN: usize = 20;
+/// Most layers a plan may hold.
+pub const MAX_LAYERS: usize = 16;
+/// Upper bound of the encoded metadata section.
+pub const META_MAX_LEN: usize = PlanMeta::POSTCARD_MAX_SIZE;
+/// Largest feature-map dimension, tile size or batch.
+pub const MAX_DIM: u32 = u16::MAX as u32;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub enum LayerKind {
+    Conv2d,
+    Conv1d,
+    /// Fully connected, executed as a convolution whose kernel covers the whole input.
+    Dense,
+    GlobalAvgPool,
+    /// The final fully connected classifier: a 1x1 convolution producing the logits.
+    Classifier,
+}
+
+/// A feature map: rows, columns, channels (stored HWC).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct Shape {
+    pub h: u16,
+    pub w: u16,
+    pub c: u16,
+}
+
+impl Shape {
+    pub const fn elements(&self) -> u32 {
+        self.h as u32 * self.w as u32 * self.c as u32
+    }
+}
+
+/// A run of Q15 values in the tensor section, in elements.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct TensorRef {
+    pub offset: u32,
+    pub len: u32,
+}
+
+/// One layer of a plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct LayerDesc {
+    pub kind: LayerKind,
+    pub input: Shape,
+    pub output: Shape,
+    pub kh: u16,
+    pub kw: u16,
+    pub relu: bool,
+    /// CONV/FC: `[kh][kw][m][n]`. GAP: one value, the pooling weight (≈ 1 / (H·W)).
+    pub weights: TensorRef,
+    /// `m` values in the output's Q format, or empty for no bias.
+    pub bias: TensorRef,
+    /// Right shift from the i32 accumulator to the output's Q15 (0..=31).
+    pub shift: u8,
+    /// Output exponent: real value = q · 2^(out_exp − 15).
+    pub out_exp: i8,
+    pub design: ExecDesign,
+}
+
+/// What the plan was made for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct Target {
+    pub vm_bytes: u32,
+    pub nvm_bytes: u32,
+    /// Platform profile name, zero-padded.
+    pub profile: [u8; 16],
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct PlanMeta {
+    pub plan_id: u32,
+    pub target: Target,
+    pub input: Shape,
+    /// Input exponent: real value = q · 2^(input_exp − 15).
+    pub input_exp: i8,
+    pub layers: heapless::Vec<LayerDesc, MAX_LAYERS>,
+}
+
+/// The fixed-layout start of every plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Preamble {
+    pub version: u16,
+    pub flags: u16,
+    pub total_len: u32,
+    pub meta_len: u32,
+    pub crc32: u32,
+}
+
+fn le16(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+
+fn le32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+impl Preamble {
+    /// Reads and checks the preamble: magic and version only (the rest needs the whole plan).
+    pub fn read(bytes: &[u8]) -> Result<Preamble, PlanError> {
+        if bytes.len() < PREAMBLE_LEN {
+            return Err(PlanError::Truncated {
+                need: PREAMBLE_LEN as u32,
+                got: bytes.len() as u32,
+            });
+        }
+        if bytes[0..4] != MAGIC {
+            return Err(PlanError::Magic);
+        }
+        let p = Preamble {
+            version: le16(bytes, 4),
+            flags: le16(bytes, 6),
+            total_len: le32(bytes, 8),
+            meta_len: le32(bytes, 12),
+            crc32: le32(bytes, 16),
+        };
+        if p.version != FORMAT_VERSION {
+            return Err(PlanError::Version {
+                found: p.version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        if p.flags != 0 {
+            return Err(PlanError::Flags(p.flags));
+        }
+        if p.meta_len as usize > META_MAX_LEN
+            || (p.total_len as usize) < PREAMBLE_LEN + p.meta_len as usize
+        {
+            return Err(PlanError::Lengths {
+                total: p.total_len,
+                meta: p.meta_len,
+            });
+        }
+        Ok(p)
+    }
+
+    fn write(&self, out: &mut [u8]) {
+        out[0..4].copy_from_slice(&MAGIC);
+        out[4..6].copy_from_slice(&self.version.to_le_bytes());
+        out[6..8].copy_from_slice(&self.flags.to_le_bytes());
+        out[8..12].copy_from_slice(&self.total_len.to_le_bytes());
+        out[12..16].copy_from_slice(&self.meta_len.to_le_bytes());
+        out[16..20].copy_from_slice(&self.crc32.to_le_bytes());
+    }
+}
+
+/// The CRC a plan's preamble must carry: over everything except the CRC field.
+pub fn plan_crc(bytes: &[u8]) -> u32 {
+    crc32_parts(&[&bytes[..16], &bytes[PREAMBLE_LEN..]])
+}
+
+/// Bytes needed to encode a plan with this metadata and this many tensor elements.
+pub fn encoded_len(meta: &PlanMeta, tensor_elements: usize) -> Result<usize, PlanError> {
+    let mut buf = [0u8; META_MAX_LEN];
+    let meta_len = postcard::to_slice(meta, &mut buf)
+        .map_err(|_| PlanError::Meta)?
+        .len();
+    Ok(PREAMBLE_LEN + meta_len + 2 * tensor_elements)
+}
+
+/// Encodes a plan into `out`, which must be exactly [`encoded_len`] bytes; returns the length.
+pub fn encode(meta: &PlanMeta, tensors: &[i16], out: &mut [u8]) -> Result<usize, PlanError> {
+    let need = encoded_len(meta, tensors.len())?;
+    if out.len() < need {
+        return Err(PlanError::Truncated {
+            need: need as u32,
+            got: out.len() as u32,
+        });
+    }
+    let meta_len = postcard::to_slice(meta, &mut out[PREAMBLE_LEN..])
+        .map_err(|_| PlanError::Meta)?
+        .len();
+    let mut at = PREAMBLE_LEN + meta_len;
+    for v in tensors {
+        out[at..at + 2].copy_from_slice(&v.to_le_bytes());
+        at += 2;
+    }
+    let mut pre = Preamble {
+        version: FORMAT_VERSION,
+        flags: 0,
+        total_len: need as u32,
+        meta_len: meta_len as u32,
+        crc32: 0,
+    };
+    pre.write(out);
+    pre.crc32 = plan_crc(&out[..need]);
+    pre.write(out);
+    Ok(need)
+}
+
+/// A decoded plan: metadata plus a view of its tensor section. Not yet validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan<'a> {
+    pub meta: PlanMeta,
+    tensors: &'a [u8],
+}
+
+impl<'a> Plan<'a> {
+    /// Checks the container (magic, version, lengths, CRC) and decodes the metadata.
+    pub fn decode(bytes: &'a [u8]) -> Result<Plan<'a>, PlanError> {
+        let pre = Preamble::read(bytes)?;
+        if bytes.len() != pre.total_len as usize {
+            return Err(PlanError::Truncated {
+                need: pre.total_len,
+                got: bytes.len() as u32,
+            });
+        }
+        let crc = plan_crc(bytes);
+        if crc != pre.crc32 {
+            return Err(PlanError::Crc {
+                expected: pre.crc32,
+                computed: crc,
+            });
+        }
+        let meta_end = PREAMBLE_LEN + pre.meta_len as usize;
+        let meta: PlanMeta = match postcard::take_from_bytes(&bytes[PREAMBLE_LEN..meta_end]) {
+            Ok((m, [])) => m,
+            _ => return Err(PlanError::Meta),
+        };
+        let tensors = &bytes[meta_end..];
+        if !tensors.len().is_multiple_of(2) {
+            return Err(PlanError::Lengths {
+                total: pre.total_len,
+                meta: pre.meta_len,
+            });
+        }
+        Ok(Plan { meta, tensors })
+    }
+
+    /// Number of Q15 values in the tensor section.
+    pub fn tensor_elements(&self) -> u32 {
+        (self.tensors.len() / 2) as u32
+    }
+
+    /// Value `i` of the tensor section (0 past its end; validated plans never ask for that).
+    pub fn tensor_value(&self, i: u32) -> i16 {
+        let at = i as usize * 2;
+        match self.tensors.get(at..at + 2) {
+            Some(b) => i16::from_le_bytes([b[0], b[1]]),
+            None => 0,
+        }
+    }
+
+    /// The tensor section's bytes (little-endian i16).
+    pub fn tensor_bytes(&self) -> &'a [u8] {
+        self.tensors
+    }
+}
+
+/// What a device offers a plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub vm_bytes: u32,
+    pub nvm_bytes: u32,
+}
+
+/// Where a validated plan keeps things in the device's NVM, in 16-bit words. Tensors first,
+/// then three feature-map buffers (a layer reads one and alternates its partial-sum versions
+/// between the other two), then the two footprint slots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NvmLayout {
+    pub tensors: u32,
+    pub feature_maps: [u32; 3],
+    pub feature_map_words: u32,
+    pub footprint: u32,
+    pub total_words: u32,
+}
+
+/// Words of one footprint slot.
+pub const FOOTPRINT_SLOT_WORDS: u32 = 4;
+
+/// A plan that passed [`validate`]: the engine runs nothing else.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidPlan<'a> {
+    plan: Plan<'a>,
+    layout: NvmLayout,
+}
+
+impl<'a> ValidPlan<'a> {
+    pub fn plan(&self) -> &Plan<'a> {
+        &self.plan
+    }
+    pub fn meta(&self) -> &PlanMeta {
+        &self.plan.meta
+    }
+    pub fn layers(&self) -> &[LayerDesc] {
+        &self.plan.meta.layers
+    }
+    pub fn layout(&self) -> &NvmLayout {
+        &self.layout
+    }
+}
+
+/// Which part of a layer is wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayerFault {
+    /// Its input is not the previous layer's output (or the plan's input).
+    Chain,
+    /// A zero dimension, or one above the limit.
+    Dimension,
+    /// Output, kernel and input do not fit the layer kind's geometry.
+    Geometry,
+    /// A tile size does not divide its dimension (or Tn is not 1 for GAP).
+    Tile,
+    /// The batch S does not divide the innermost loop count.
+    Batch,
+    /// GAP layers run with loop order reuse_O only.
+    Order,
+    /// Tile buffers need more VM than the device has.
+    Vm {
+        need_bytes: u32,
+        have_bytes: u32,
+    },
+    Weights {
+        expected: u32,
+        got: u32,
+    },
+    Bias {
+        expected: u32,
+        got: u32,
+    },
+    /// A tensor reference points outside the tensor section.
+    TensorRange,
+    /// The shift is above 31.
+    Shift(u8),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlanError {
+    Truncated {
+        need: u32,
+        got: u32,
+    },
+    Magic,
+    /// The plan was written by a newer (or unknown) format version.
+    Version {
+        found: u16,
+        supported: u16,
+    },
+    Flags(u16),
+    Lengths {
+        total: u32,
+        meta: u32,
+    },
+    Crc {
+        expected: u32,
+        computed: u32,
+    },
+    /// The metadata section does not decode.
+    Meta,
+    NoLayers,
+    /// The input shape has a zero dimension.
+    Input,
+    Layer {
+        index: u8,
+        fault: LayerFault,
+    },
+    /// Tensors plus feature maps plus footprint need more NVM than the device has.
+    Nvm {
+        need_bytes: u32,
+        have_bytes: u32,
+    },
+}
+
+impl fmt::Display for LayerFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LayerFault::Chain => f.write_str("its input shape is not the previous layer's output"),
+            LayerFault::Dimension => write!(f, "a dimension is 0 or above {MAX_DIM}"),
+            LayerFault::Geometry => {
+                f.write_str("output, kernel and input do not agree for this layer kind")
+            }
+            LayerFault::Tile => f.write_str("a tile size does not divide its dimension"),
+            LayerFault::Batch => f.write_str("the batch does not divide the innermost loop count"),
+            LayerFault::Order => f.write_str("global average pooling runs with reuse_O only"),
+            LayerFault::Vm {
+                need_bytes,
+                have_bytes,
+            } => {
+                write!(
+                    f,
+                    "tile buffers need {need_bytes} B of VM, the device has {have_bytes} B"
+                )
+            }
+            LayerFault::Weights { expected, got } => {
+                write!(f, "expected {expected} weights, got {got}")
+            }
+            LayerFault::Bias { expected, got } => {
+                write!(f, "expected {expected} or 0 biases, got {got}")
+            }
+            LayerFault::TensorRange => {
+                f.write_str("a tensor reference points outside the tensor section")
+            }
+            LayerFault::Shift(s) => write!(f, "shift {s} is above 31"),
+        }
+    }
+}
+
+impl fmt::Display for PlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PlanError::Truncated { need, got } => {
+                write!(f, "plan truncated: need {need} bytes, got {got}")
+            }
+            PlanError::Magic => f.write_str("not a plan (bad magic)"),
+            PlanError::Version { found, supported } => {
+                write!(f, "plan format version {found} is not supported (this side reads version {supported})")
+            }
+            PlanError::Flags(x) => write!(f, "unknown plan flags {x:#06x}"),
+            PlanError::Lengths { total, meta } => {
+                write!(
+                    f,
+                    "inconsistent plan lengths (total {total} bytes, metadata {meta} bytes)"
+                )
+            }
+            PlanError::Crc { expected, computed } => {
+                write!(f, "plan CRC mismatch: header says {expected:#010x}, content gives {computed:#010x}")
+            }
+            PlanError::Meta => f.write_str("plan metadata does not decode"),
+            PlanError::NoLayers => f.write_str("plan has no layers"),
+            PlanError::Input => f.write_str("plan input shape has a zero dimension"),
+            PlanError::Layer { index, fault } => write!(f, "layer {index}: {fault}"),
+            PlanError::Nvm {
+                need_bytes,
+                have_bytes,
+            } => {
+                write!(
+                    f,
+                    "plan needs {need_bytes} B of NVM, the device has {have_bytes} B"
+                )
+            }
+        }
+    }
+}
+
+/// Innermost loop count of a design on a layer: the batch S must divide it.
+pub fn innermost_count(l: &LayerDesc) -> u32 {
+    let d = &l.design;
+    let (o, i) = (l.output, l.input);
+    if l.kind == LayerKind::GlobalAvgPool {
+        return (i.h as u32 / d.tr) * (i.w as u32 / d.tc);
+    }
+    match d.order {
+        LoopOrder::ReuseI => o.c as u32 / d.tm,
+        LoopOrder::ReuseW => (o.h as u32 / d.tr) * (o.w as u32 / d.tc),
+        LoopOrder::ReuseO => i.c as u32 / d.tn,
+    }
+}
+
+/// VM bytes the engine's tile buffers need for a layer (the model's rule, spec §6).
+pub fn vm_need_bytes(l: &LayerDesc) -> u32 {
+    let d = &l.design;
+    let (tr, tc, tm, tn, s) = (d.tr, d.tc, d.tm, d.tn, d.batch);
+    let elems: u64 = if l.kind == LayerKind::GlobalAvgPool {
+        u64::from(tr) * u64::from(tc) * u64::from(tm) + u64::from(tm) * u64::from(s)
+    } else {
+        let tri = u64::from(tr) + u64::from(l.kh) - 1;
+        let tci = u64::from(tc) + u64::from(l.kw) - 1;
+        let b_in = tri * tci * u64::from(tn);
+        let b_w = u64::from(l.kh) * u64::from(l.kw) * u64::from(tm) * u64::from(tn);
+        let tile = u64::from(tr) * u64::from(tc) * u64::from(tm);
+        let b_out = if d.order == LoopOrder::ReuseO {
+            tile
+        } else {
+            tile * u64::from(s)
+        };
+        b_in + b_w + b_out
+    };
+    u32::try_from(elems * 2).unwrap_or(u32::MAX)
+}
+
+fn check_layer(
+    l: &LayerDesc,
+    prev: Shape,
+    tensor_elements: u32,
+    limits: &Limits,
+) -> Result<(), LayerFault> {
+    let (i, o, d) = (l.input, l.output, &l.design);
+    if i != prev {
+        return Err(LayerFault::Chain);
+    }
+    let dims = [i.h, i.w, i.c, o.h, o.w, o.c, l.kh, l.kw];
+    let tiles = [d.tr, d.tc, d.tm, d.tn, d.batch];
+    if dims.contains(&0) || tiles.iter().any(|&t| t == 0 || t > MAX_DIM) {
+        return Err(LayerFault::Dimension);
+    }
+    let geometry_ok = match l.kind {
+        LayerKind::Conv2d | LayerKind::Conv1d => {
+            l.kh <= i.h
+                && l.kw <= i.w
+                && o.h == i.h - l.kh + 1
+                && o.w == i.w - l.kw + 1
+                && (l.kind == LayerKind::Conv2d || (i.w == 1 && l.kw == 1))
+        }
+        LayerKind::Dense | LayerKind::GlobalAvgPool => {
+            l.kh == i.h
+                && l.kw == i.w
+                && o.h == 1
+                && o.w == 1
+                && (l.kind == LayerKind::Dense || o.c == i.c)
+        }
+        LayerKind::Classifier => {
+            i.h == 1 && i.w == 1 && l.kh == 1 && l.kw == 1 && o.h == 1 && o.w == 1
+        }
+    };
+    if !geometry_ok {
+        return Err(LayerFault::Geometry);
+    }
+    let divides = |dim: u16, t: u32| u32::from(dim).is_multiple_of(t);
+    if l.kind == LayerKind::GlobalAvgPool {
+        if !(divides(i.h, d.tr) && divides(i.w, d.tc) && divides(o.c, d.tm) && d.tn == 1) {
+            return Err(LayerFault::Tile);
+        }
+        if d.order != LoopOrder::ReuseO {
+            return Err(LayerFault::Order);
+        }
+    } else if !(divides(o.h, d.tr)
+        && divides(o.w, d.tc)
+        && divides(o.c, d.tm)
+        && divides(i.c, d.tn))
+    {
+        return Err(LayerFault::Tile);
+    }
+    if !innermost_count(l).is_multiple_of(d.batch) {
+        return Err(LayerFault::Batch);
+    }
+    let need = vm_need_bytes(l);
+    if need > limits.vm_bytes {
+        return Err(LayerFault::Vm {
+            need_bytes: need,
+            have_bytes: limits.vm_bytes,
+        });
+    }
+    let expected_w = if l.kind == LayerKind::GlobalAvgPool {
+        1
+    } else {
+        u32::from(l.kh) * u32::from(l.kw) * u32::from(o.c) * u32::from(i.c)
+    };
+    if l.weights.len != expected_w {
+        return Err(LayerFault::Weights {
+            expected: expected_w,
+            got: l.weights.len,
+        });
+    }
+    if l.bias.len != 0 && l.bias.len != u32::from(o.c) {
+        return Err(LayerFault::Bias {
+            expected: u32::from(o.c),
+            got: l.bias.len,
+        });
+    }
+    for t in [l.weights, l.bias] {
+        match t.offset.checked_add(t.len) {
+            Some(end) if end <= tensor_elements => {}
+            _ => return Err(LayerFault::TensorRange),
+        }
+    }
+    if l.shift > 31 {
+        return Err(LayerFault::Shift(l.shift));
+    }
+    Ok(())
+}
+
+/// Checks a plan's contents against a device: a total function, every failure a typed error.
+pub fn validate<'a>(plan: Plan<'a>, limits: &Limits) -> Result<ValidPlan<'a>, PlanError> {
+    let meta = &plan.meta;
+    if meta.layers.is_empty() {
+        return Err(PlanError::NoLayers);
+    }
+    if meta.input.elements() == 0 {
+        return Err(PlanError::Input);
+    }
+    let mut prev = meta.input;
+    let mut fm = meta.input.elements();
+    for (index, l) in meta.layers.iter().enumerate() {
+        check_layer(l, prev, plan.tensor_elements(), limits).map_err(|fault| PlanError::Layer {
+            index: index as u8,
+            fault,
+        })?;
+        prev = l.output;
+        fm = fm.max(l.output.elements());
+    }
+    let tensors = plan.tensor_elements();
+    let total = u64::from(tensors) + 3 * u64::from(fm) + 2 * u64::from(FOOTPRINT_SLOT_WORDS);
+    let need_bytes = u32::try_from(total * 2).unwrap_or(u32::MAX);
+    if need_bytes > limits.nvm_bytes {
+        return Err(PlanError::Nvm {
+            need_bytes,
+            have_bytes: limits.nvm_bytes,
+        });
+    }
+    let layout = NvmLayout {
+        tensors: 0,
+        feature_maps: [tensors, tensors + fm, tensors + 2 * fm],
+        feature_map_words: fm,
+        footprint: tensors + 3 * fm,
+        total_words: total as u32,
+    };
+    Ok(ValidPlan { plan, layout })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    extern crate std;
+    use super::*;
+    use proptest::prelude::*;
+    use std::vec;
+    use std::vec::Vec;
+
+    fn d(tr: u32, tc: u32, tm: u32, tn: u32, order: LoopOrder, batch: u32) -> ExecDesign {
+        ExecDesign {
+            tr,
+            tc,
+            tm,
+            tn,
+            order,
+            batch,
+        }
+    }
+
+    /// conv1d 8x1x2 -k3-> 6x1x4, GAP -> 1x1x4, classifier -> 1x1x3.
+    pub(crate) fn small_meta() -> (PlanMeta, Vec<i16>) {
+        let sh = |h, w, c| Shape { h, w, c };
+        let mut tensors = vec![];
+        let mut tref = |n: u32, seed: i16| {
+            let r = TensorRef {
+                offset: tensors.len() as u32,
+                len: n,
+            };
+            tensors.extend((0..n as i16).map(|i| seed.wrapping_mul(i + 7) % 9000));
+            r
+        };
+        let conv = LayerDesc {
+            kind: LayerKind::Conv1d,
+            input: sh(8, 1, 2),
+            output: sh(6, 1, 4),
+            kh: 3,
+            kw: 1,
+            relu: true,
+            weights: tref(3 * 4 * 2, 311),
+            bias: tref(4, 17),
+            shift: 15,
+            out_exp: 0,
+            design: d(3, 1, 2, 2, LoopOrder::ReuseI, 2),
+        };
+        let gap = LayerDesc {
+            kind: LayerKind::GlobalAvgPool,
+            input: sh(6, 1, 4),
+            output: sh(1, 1, 4),
+            kh: 6,
+            kw: 1,
+            relu: false,
+            weights: tref(1, 5461),
+            bias: TensorRef::default(),
+            shift: 15,
+            out_exp: 0,
+            design: d(2, 1, 4, 1, LoopOrder::ReuseO, 1),
+        };
+        let fc = LayerDesc {
+            kind: LayerKind::Classifier,
+            input: sh(1, 1, 4),
+            output: sh(1, 1, 3),
+            kh: 1,
+            kw: 1,
+            relu: false,
+            weights: tref(12, 1234),
+            bias: tref(3, 99),
+            shift: 15,
+            out_exp: 0,
+            design: d(1, 1, 3, 4, LoopOrder::ReuseO, 1),
+        };
+        let meta = PlanMeta {
+            plan_id: 7,
+            target: Target {
+                vm_bytes: 2048,
+                nvm_bytes: 100_000,
+                profile: *b"reference\0\0\0\0\0\0\0",
+            },
+            input: sh(8, 1, 2),
+            input_exp: 0,
+            layers: heapless::Vec::from_slice(&[conv, gap, fc]).unwrap(),
+        };
+        (meta, tensors)
+    }
+
+    pub(crate) fn bytes_of(meta: &PlanMeta, tensors: &[i16]) -> Vec<u8> {
+        let mut out = vec![0u8; encoded_len(meta, tensors.len()).unwrap()];
+        let n = encode(meta, tensors, &mut out).unwrap();
+        assert_eq!(n, out.len());
+        out
+    }
+
+    const LIMITS: Limits = Limits {
+        vm_bytes: 2048,
+        nvm_bytes: 100_000,
+    };
+
+    #[test]
+    fn round_trip_and_layout() {
+        let (meta, tensors) = small_meta();
+        let bytes = bytes_of(&meta, &tensors);
+        let plan = Plan::decode(&bytes).unwrap();
+        assert_eq!(plan.meta, meta);
+        assert_eq!(plan.tensor_elements() as usize, tensors.len());
+        assert!((0..tensors.len()).all(|i| plan.tensor_value(i as u32) == tensors[i]));
+        let v = validate(plan, &LIMITS).unwrap();
+        let l = v.layout();
+        assert_eq!(l.feature_map_words, 24);
+        assert_eq!(l.feature_maps, [44, 68, 92]);
+        assert_eq!(l.footprint, 116);
+    }
+
+    #[test]
+    fn container_errors_are_typed() {
+        let (meta, tensors) = small_meta();
+        let good = bytes_of(&meta, &tensors);
+        let mut newer = good.clone();
+        newer[4] = 2;
+        assert_eq!(
+            Plan::decode(&newer),
+            Err(PlanError::Version {
+                found: 2,
+                supported: 1
+            })
+        );
+        let mut bad = good.clone();
+        bad[0] = b'X';
+        assert_eq!(Plan::decode(&bad), Err(PlanError::Magic));
+        let mut flipped = good.clone();
+        *flipped.last_mut().unwrap() ^= 1;
+        assert!(matches!(Plan::decode(&flipped), Err(PlanError::Crc { .. })));
+        assert!(matches!(
+            Plan::decode(&good[..good.len() - 2]),
+            Err(PlanError::Truncated { .. })
+        ));
+        assert!(matches!(
+            Plan::decode(&good[..10]),
+            Err(PlanError::Truncated { need: 20, got: 10 })
+        ));
+        let msg = std::format!("{}", Plan::decode(&newer).unwrap_err());
+        assert_eq!(
+            msg,
+            "plan format version 2 is not supported (this side reads version 1)"
+        );
+    }
+
+    fn fault(meta: &PlanMeta, tensors: &[i16], limits: &Limits) -> PlanError {
+        let bytes = bytes_of(meta, tensors);
+        validate(Plan::decode(&bytes).unwrap(), limits).unwrap_err()
+    }
+
+    #[test]
+    fn validation_names_the_layer_and_the_fault() {
+        let (meta, tensors) = small_meta();
+        let mut m = meta.clone();
+        m.layers[1].input.c = 5;
+        assert_eq!(
+            fault(&m, &tensors, &LIMITS),
+            PlanError::Layer {
+                index: 1,
+                fault: LayerFault::Chain
+            }
+        );
+        let mut m = meta.clone();
+        m.layers[0].design.tr = 4;
+        assert_eq!(
+            fault(&m, &tensors, &LIMITS),
+            PlanError::Layer {
+                index: 0,
+                fault: LayerFault::Tile
+            }
+        );
+        let mut m = meta.clone();
+        m.layers[0].design.batch = 3;
+        assert_eq!(
+            fault(&m, &tensors, &LIMITS),
+            PlanError::Layer {
+                index: 0,
+                fault: LayerFault::Batch
+            }
+        );
+        let mut m = meta.clone();
+        m.layers[1].design.order = LoopOrder::ReuseI;
+        assert_eq!(
+            fault(&m, &tensors, &LIMITS),
+            PlanError::Layer {
+                index: 1,
+                fault: LayerFault::Order
+            }
+        );
+        let mut m = meta.clone();
+        m.layers[2].shift = 40;
+        assert_eq!(
+            fault(&m, &tensors, &LIMITS),
+            PlanError::Layer {
+                index: 2,
+                fault: LayerFault::Shift(40)
+            }
+        );
+        let mut m = meta.clone();
+        m.layers[2].weights.len = 11;
+        assert_eq!(
+            fault(&m, &tensors, &LIMITS),
+            PlanError::Layer {
+                index: 2,
+                fault: LayerFault::Weights {
+                    expected: 12,
+                    got: 11
+                }
+            }
+        );
+        let mut m = meta.clone();
+        m.layers[2].bias.offset = 1000;
+        assert_eq!(
+            fault(&m, &tensors, &LIMITS),
+            PlanError::Layer {
+                index: 2,
+                fault: LayerFault::TensorRange
+            }
+        );
+        let mut m = meta.clone();
+        m.layers[0].output.h = 5;
+        assert_eq!(
+            fault(&m, &tensors, &LIMITS),
+            PlanError::Layer {
+                index: 0,
+                fault: LayerFault::Geometry
+            }
+        );
+        let small = Limits {
+            vm_bytes: 64,
+            nvm_bytes: 100_000,
+        };
+        assert!(matches!(
+            fault(&meta, &tensors, &small),
+            PlanError::Layer {
+                index: 0,
+                fault: LayerFault::Vm { .. }
+            }
+        ));
+        let tiny = Limits {
+            vm_bytes: 2048,
+            nvm_bytes: 100,
+        };
+        assert_eq!(
+            fault(&meta, &tensors, &tiny),
+            PlanError::Nvm {
+                need_bytes: 248,
+                have_bytes: 100
+            }
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+            if let Ok(p) = Plan::decode(&bytes) {
+                let _ = validate(p, &LIMITS);
+            }
+        }
+
+        /// Mutations of a valid plan (with the CRC fixed up, so the decoder goes deep) are either
+        /// refused with a typed error or still validate: never a panic.
+        #[test]
+        fn mutated_plans_never_panic(edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+                                     cut in any::<prop::sample::Index>()) {
+            let (meta, tensors) = small_meta();
+            let mut bytes = bytes_of(&meta, &tensors);
+            for (i, v) in edits {
+                let at = PREAMBLE_LEN + i.index(bytes.len() - PREAMBLE_LEN);
+                bytes[at] = v;
+            }
+            let crc = plan_crc(&bytes);
+            bytes[16..20].copy_from_slice(&crc.to_le_bytes());
+            if let Ok(p) = Plan::decode(&bytes) {
+                let _ = validate(p, &LIMITS);
+            }
+            let n = cut.index(bytes.len());
+            let _ = Plan::decode(&bytes[..n]);
+        }
+    }
+}
