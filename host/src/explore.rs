@@ -98,7 +98,7 @@ fn divisors(x: u32) -> Vec<u32> {
     let mut high = Vec::new();
     let mut d = 1u32;
     while u64::from(d) * u64::from(d) <= u64::from(x) {
-        if x % d == 0 {
+        if x.is_multiple_of(d) {
             low.push(d);
             if d != x / d {
                 high.push(x / d);

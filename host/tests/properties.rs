@@ -53,12 +53,12 @@ fn no_q2() -> Profile {
 }
 
 fn divisors(x: u32) -> Vec<u32> {
-    (1..=x).filter(|d| x % d == 0).collect()
+    (1..=x).filter(|d| x.is_multiple_of(*d)).collect()
 }
 
 fn one_and_even(x: u32) -> Vec<u32> {
     std::iter::once(1)
-        .chain((2..=x).filter(|d| d % 2 == 0 && x % d == 0))
+        .chain((2..=x).filter(|d| d % 2 == 0 && x.is_multiple_of(*d)))
         .collect()
 }
 
