@@ -7,6 +7,7 @@
 
 pub mod crc;
 pub mod design;
+pub mod engine;
 pub mod plan;
 pub mod q15;
 

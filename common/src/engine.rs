@@ -1,0 +1,668 @@
+//! The intermittent inference engine: executes a [`ValidPlan`] one preservation batch at a time,
+//! generic over the device's memories and MAC unit, so the same code runs on the MSP430 and, on
+//! the host, against simulated FRAM with injected power failures.
+//!
+//! **Execution.** A layer's tiles are numbered in its loop order (reuse_I: r, c, n, m; reuse_W:
+//! m, n, r, c; reuse_O: r, c, m, n; GAP: m, r, c — innermost last). One [`Engine::step`] runs one
+//! batch of S consecutive innermost tiles with exactly the data movement of the cost model (one
+//! block transfer per contiguous block; partial sums fetched only past the first input-channel
+//! tile), writes the outputs, and commits the footprint.
+//!
+//! **Atomic commit.** Partial sums never overwrite what a batch reads: a layer keeps two output
+//! buffers and an output tile's k-th update reads version k from buffer k mod 2 and writes
+//! version k+1 to the other (k is the input-channel tile for reuse_I/W, the batch for reuse_O
+//! and GAP). The footprint has two slots; a commit writes the older slot's data words and then,
+//! separately, its sequence word. Wherever power fails — mid-output, between outputs and
+//! footprint, mid-footprint — the newest complete slot names a batch whose inputs are intact,
+//! and re-running it gives exactly the continuous result.
+
+use crate::design::LoopOrder;
+use crate::plan::{LayerDesc, LayerKind, ValidPlan, FOOTPRINT_SLOT_WORDS};
+use crate::q15::{add_sat, relu, Acc};
+
+/// What a transfer moves: lets a device (or a simulator) price it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Block {
+    Ifm,
+    Weights,
+    /// Partial sums fetched back, or biases.
+    Psum,
+    Output,
+    Footprint,
+    /// The network input, written before a run.
+    Input,
+}
+
+/// Non-volatile memory addressed in 16-bit words. A write cut by a power failure may leave any
+/// prefix of its words written; a single word is written whole.
+pub trait Nvm {
+    type Error;
+    fn read(&mut self, block: Block, addr: u32, buf: &mut [i16]) -> Result<(), Self::Error>;
+    fn write(&mut self, block: Block, addr: u32, data: &[i16]) -> Result<(), Self::Error>;
+}
+
+/// The MAC unit. Implementations must return exactly [`crate::q15::dot`].
+pub trait Mac {
+    type Error;
+    fn dot(&mut self, x: &[i16], w: &[i16]) -> Result<i32, Self::Error>;
+    /// One pooling product `x · w` added to `acc` (GAP runs on the CPU).
+    fn pool(&mut self, acc: &mut Acc, x: i16, w: i16) -> Result<(), Self::Error> {
+        acc.add_product(x, w);
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineError<E> {
+    /// The device failed (for a simulator: the power did).
+    Device(E),
+    /// The volatile buffer is smaller than the layer's tiles need.
+    Vm {
+        layer: u16,
+        need_words: u32,
+        have_words: u32,
+    },
+    /// The footprint names no tile of this plan (NVM not started for it, or damaged).
+    Footprint { layer: u16, tile: u32 },
+}
+
+impl<E> From<E> for EngineError<E> {
+    fn from(e: E) -> Self {
+        EngineError::Device(e)
+    }
+}
+
+/// Progress after a step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// A batch ran and its commit is durable; `layer`/`tile` name the next batch.
+    Committed { layer: u16, tile: u32 },
+    /// Every layer is done; the outputs are at [`Engine::output`].
+    Done,
+}
+
+/// A committed position: the next batch to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Footprint {
+    pub layer: u16,
+    pub tile: u32,
+    pub seq: u16,
+}
+
+/// Layer geometry in tile units.
+#[derive(Clone, Copy, Debug)]
+struct Geo {
+    pool: bool,
+    order: LoopOrder,
+    tr: u32,
+    tc: u32,
+    tm: u32,
+    tn: u32,
+    s: u32,
+    kh: u32,
+    kw: u32,
+    /// Input columns, channels.
+    w: u32,
+    n: u32,
+    /// Output columns, channels.
+    c: u32,
+    m: u32,
+    rt: u32,
+    ct: u32,
+    mt: u32,
+    nt: u32,
+    tri: u32,
+    tci: u32,
+}
+
+impl Geo {
+    fn of(l: &LayerDesc) -> Geo {
+        let d = &l.design;
+        let pool = l.kind == LayerKind::GlobalAvgPool;
+        let (h, w, n) = (
+            u32::from(l.input.h),
+            u32::from(l.input.w),
+            u32::from(l.input.c),
+        );
+        let (r, c, m) = (
+            u32::from(l.output.h),
+            u32::from(l.output.w),
+            u32::from(l.output.c),
+        );
+        let (rows, cols) = if pool { (h, w) } else { (r, c) };
+        let (kh, kw) = (u32::from(l.kh), u32::from(l.kw));
+        Geo {
+            pool,
+            order: d.order,
+            tr: d.tr,
+            tc: d.tc,
+            tm: d.tm,
+            tn: d.tn,
+            s: d.batch,
+            kh,
+            kw,
+            w,
+            n,
+            c,
+            m,
+            rt: rows / d.tr,
+            ct: cols / d.tc,
+            mt: m / d.tm,
+            nt: if pool { 1 } else { n / d.tn },
+            tri: if pool { d.tr } else { d.tr + kh - 1 },
+            tci: if pool { d.tc } else { d.tc + kw - 1 },
+        }
+    }
+
+    fn tiles(&self) -> u32 {
+        self.rt * self.ct * self.mt * self.nt
+    }
+
+    /// Words of the three VM buffers: input tile, weight tile, output tiles.
+    fn vm_words(&self) -> (usize, usize, usize) {
+        let (tr, tc, tm, tn, s) = (
+            self.tr as usize,
+            self.tc as usize,
+            self.tm as usize,
+            self.tn as usize,
+            self.s as usize,
+        );
+        if self.pool {
+            return (tr * tc * tm, 0, tm);
+        }
+        let b_in = self.tri as usize * self.tci as usize * tn;
+        let b_w = self.kh as usize * self.kw as usize * tm * tn;
+        let tile = tr * tc * tm;
+        let b_out = if self.order == LoopOrder::ReuseO {
+            tile
+        } else {
+            tile * s
+        };
+        (b_in, b_w, b_out)
+    }
+}
+
+/// Runs one validated plan.
+pub struct Engine<'p, 'a> {
+    plan: &'p ValidPlan<'a>,
+}
+
+/// Which feature-map buffer a layer reads and which two it writes, and where its result ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Buffers {
+    input: usize,
+    outs: [usize; 2],
+    last: usize,
+}
+
+/// Number of versions a layer's output tiles go through (the last one is the result).
+fn final_version(g: &Geo) -> u32 {
+    if g.pool {
+        g.rt * g.ct / g.s
+    } else if g.order == LoopOrder::ReuseO {
+        g.nt / g.s
+    } else {
+        g.nt
+    }
+}
+
+impl<'p, 'a> Engine<'p, 'a> {
+    pub fn new(plan: &'p ValidPlan<'a>) -> Self {
+        Engine { plan }
+    }
+
+    fn buffers(&self, layer: usize) -> Buffers {
+        let mut input = 0;
+        for (i, l) in self.plan.layers().iter().enumerate() {
+            let outs = match input {
+                0 => [1, 2],
+                1 => [0, 2],
+                _ => [0, 1],
+            };
+            let last = outs[(final_version(&Geo::of(l)) % 2) as usize];
+            if i == layer {
+                return Buffers { input, outs, last };
+            }
+            input = last;
+        }
+        Buffers {
+            input,
+            outs: [0, 0],
+            last: input,
+        }
+    }
+
+    fn fm(&self, buffer: usize) -> u32 {
+        self.plan.layout().feature_maps[buffer]
+    }
+
+    /// Words of volatile memory a step needs (the largest layer's tile buffers).
+    pub fn vm_words(&self) -> usize {
+        self.plan
+            .layers()
+            .iter()
+            .map(|l| {
+                let (a, b, c) = Geo::of(l).vm_words();
+                a + b + c
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Where the network's input goes and how many words it has.
+    pub fn input(&self) -> (u32, u32) {
+        (self.fm(0), self.plan.meta().input.elements())
+    }
+
+    /// Where the final layer's outputs (the logits) are, and how many.
+    pub fn output(&self) -> (u32, u32) {
+        let last = self.plan.layers().len() - 1;
+        (
+            self.fm(self.buffers(last).last),
+            self.plan.layers()[last].output.elements(),
+        )
+    }
+
+    /// Writes the input and resets the footprint to the first batch. Idempotent: if power fails
+    /// during `start`, run it again.
+    pub fn start<N: Nvm>(&self, nvm: &mut N, input: &[i16]) -> Result<(), N::Error> {
+        let (at, len) = self.input();
+        nvm.write(Block::Input, at, &input[..(len as usize).min(input.len())])?;
+        let fp = self.plan.layout().footprint;
+        nvm.write(Block::Footprint, fp + FOOTPRINT_SLOT_WORDS, &[0, 0, 0, 0])?;
+        nvm.write(Block::Footprint, fp, &[0, 0, 0, 1])
+    }
+
+    /// Reads the newest complete footprint slot.
+    pub fn footprint<N: Nvm>(&self, nvm: &mut N) -> Result<Footprint, N::Error> {
+        let mut w = [0i16; 2 * FOOTPRINT_SLOT_WORDS as usize];
+        nvm.read(Block::Footprint, self.plan.layout().footprint, &mut w)?;
+        let slot = |k: usize| Footprint {
+            layer: w[4 * k] as u16,
+            tile: (w[4 * k + 1] as u16 as u32) | ((w[4 * k + 2] as u16 as u32) << 16),
+            seq: w[4 * k + 3] as u16,
+        };
+        let (a, b) = (slot(0), slot(1));
+        // The two slots' sequence numbers differ by one; compare with wrap-around.
+        Ok(if (a.seq.wrapping_sub(b.seq) as i16) > 0 {
+            a
+        } else {
+            b
+        })
+    }
+
+    fn commit<N: Nvm>(
+        &self,
+        nvm: &mut N,
+        prev: Footprint,
+        layer: u16,
+        tile: u32,
+    ) -> Result<(), N::Error> {
+        let seq = prev.seq.wrapping_add(1);
+        let at = self.plan.layout().footprint + u32::from(seq % 2) * FOOTPRINT_SLOT_WORDS;
+        nvm.write(
+            Block::Footprint,
+            at,
+            &[layer as i16, tile as u16 as i16, (tile >> 16) as u16 as i16],
+        )?;
+        // The sequence word last: until it lands, the other slot is the newest complete one.
+        nvm.write(Block::Footprint, at + 3, &[seq as i16])
+    }
+
+    /// Recovers from the footprint, runs one batch and commits it.
+    pub fn step<N: Nvm, M: Mac<Error = N::Error>>(
+        &self,
+        nvm: &mut N,
+        mac: &mut M,
+        vm: &mut [i16],
+    ) -> Result<Step, EngineError<N::Error>> {
+        let fp = self.footprint(nvm)?;
+        let layers = self.plan.layers();
+        if usize::from(fp.layer) == layers.len() {
+            return Ok(Step::Done);
+        }
+        let Some(l) = layers.get(usize::from(fp.layer)) else {
+            return Err(EngineError::Footprint {
+                layer: fp.layer,
+                tile: fp.tile,
+            });
+        };
+        let g = Geo::of(l);
+        if fp.tile >= g.tiles() || fp.tile % g.s != 0 {
+            return Err(EngineError::Footprint {
+                layer: fp.layer,
+                tile: fp.tile,
+            });
+        }
+        let (b_in, b_w, b_out) = g.vm_words();
+        if vm.len() < b_in + b_w + b_out {
+            return Err(EngineError::Vm {
+                layer: fp.layer,
+                need_words: (b_in + b_w + b_out) as u32,
+                have_words: vm.len() as u32,
+            });
+        }
+        let (vin, rest) = vm.split_at_mut(b_in);
+        let (vw, rest) = rest.split_at_mut(b_w);
+        let vout = &mut rest[..b_out];
+        let bufs = self.buffers(usize::from(fp.layer));
+        let ctx = Ctx {
+            plan: self.plan,
+            l,
+            g,
+            input: self.fm(bufs.input),
+            outs: [self.fm(bufs.outs[0]), self.fm(bufs.outs[1])],
+        };
+        if g.pool {
+            ctx.pool_batch(nvm, mac, fp.tile, vin, vout)?;
+        } else {
+            ctx.conv_batch(nvm, mac, fp.tile, vin, vw, vout)?;
+        }
+        let next = fp.tile + g.s;
+        let (layer, tile) = if next == g.tiles() {
+            (fp.layer + 1, 0)
+        } else {
+            (fp.layer, next)
+        };
+        self.commit(nvm, fp, layer, tile)?;
+        Ok(Step::Committed { layer, tile })
+    }
+
+    /// Runs to the end without power failures (continuous power).
+    pub fn run<N: Nvm, M: Mac<Error = N::Error>>(
+        &self,
+        nvm: &mut N,
+        mac: &mut M,
+        vm: &mut [i16],
+    ) -> Result<u32, EngineError<N::Error>> {
+        let mut batches = 0;
+        while let Step::Committed { .. } = self.step(nvm, mac, vm)? {
+            batches += 1;
+        }
+        Ok(batches)
+    }
+}
+
+/// One batch's context.
+struct Ctx<'p, 'a> {
+    plan: &'p ValidPlan<'a>,
+    l: &'p LayerDesc,
+    g: Geo,
+    input: u32,
+    outs: [u32; 2],
+}
+
+impl Ctx<'_, '_> {
+    fn tensor(&self, offset: u32) -> u32 {
+        self.plan.layout().tensors + offset
+    }
+
+    /// Reads an IFM tile (rows r·Tr.., columns c·Tc.., channels n·Tn..): Tri·Tci blocks of Tn.
+    fn fetch_ifm<N: Nvm>(
+        &self,
+        nvm: &mut N,
+        r: u32,
+        c: u32,
+        n: u32,
+        vin: &mut [i16],
+    ) -> Result<(), N::Error> {
+        let g = &self.g;
+        let tn = g.tn as usize;
+        for i in 0..g.tri {
+            for j in 0..g.tci {
+                let at = self.input + ((r * g.tr + i) * g.w + (c * g.tc + j)) * g.n + n * g.tn;
+                let k = (i * g.tci + j) as usize * tn;
+                nvm.read(Block::Ifm, at, &mut vin[k..k + tn])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a weight tile (output channels m·Tm.., input channels n·Tn..): Kh·Kw·Tm blocks of Tn.
+    fn fetch_weights<N: Nvm>(
+        &self,
+        nvm: &mut N,
+        m: u32,
+        n: u32,
+        vw: &mut [i16],
+    ) -> Result<(), N::Error> {
+        let g = &self.g;
+        let tn = g.tn as usize;
+        for t in 0..g.kh * g.kw {
+            for mm in 0..g.tm {
+                let at =
+                    self.tensor(self.l.weights.offset) + (t * g.m + m * g.tm + mm) * g.n + n * g.tn;
+                let k = (t * g.tm + mm) as usize * tn;
+                nvm.read(Block::Weights, at, &mut vw[k..k + tn])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts an output tile: its partial sums (version `v` > 0) or its biases. `stride` is the
+    /// distance between pixels in the VM output buffer, `base` the tile's first word there.
+    #[allow(clippy::too_many_arguments)]
+    fn load_outputs<N: Nvm>(
+        &self,
+        nvm: &mut N,
+        v: u32,
+        r: u32,
+        c: u32,
+        m: u32,
+        vout: &mut [i16],
+        base: usize,
+        stride: usize,
+    ) -> Result<(), N::Error> {
+        let g = &self.g;
+        let tm = g.tm as usize;
+        let (rows, cols) = if g.pool { (1, 1) } else { (g.tr, g.tc) };
+        for i in 0..rows {
+            for j in 0..cols {
+                let k = base + (i * cols + j) as usize * stride;
+                let dst = &mut vout[k..k + tm];
+                if v > 0 {
+                    let at =
+                        self.outs[(v % 2) as usize] + self.out_index(r, c, i, j) * g.m + m * g.tm;
+                    nvm.read(Block::Psum, at, dst)?;
+                } else if self.l.bias.len > 0 {
+                    nvm.read(Block::Psum, self.tensor(self.l.bias.offset) + m * g.tm, dst)?;
+                } else {
+                    dst.fill(0);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Pixel index in the output map of tile (r, c), offset (i, j).
+    fn out_index(&self, r: u32, c: u32, i: u32, j: u32) -> u32 {
+        let g = &self.g;
+        if g.pool {
+            0
+        } else {
+            (r * g.tr + i) * g.c + (c * g.tc + j)
+        }
+    }
+
+    /// Adds one input-channel tile's contribution to an output tile in VM.
+    #[allow(clippy::too_many_arguments)]
+    fn compute<M: Mac>(
+        &self,
+        mac: &mut M,
+        vin: &[i16],
+        vw: &[i16],
+        vout: &mut [i16],
+        base: usize,
+        stride: usize,
+        last: bool,
+    ) -> Result<(), M::Error> {
+        let g = &self.g;
+        let tn = g.tn as usize;
+        for i in 0..g.tr {
+            for j in 0..g.tc {
+                for mm in 0..g.tm {
+                    let mut acc = Acc(0);
+                    for ki in 0..g.kh {
+                        for kj in 0..g.kw {
+                            let x = ((i + ki) * g.tci + (j + kj)) as usize * tn;
+                            let w = ((ki * g.kw + kj) * g.tm + mm) as usize * tn;
+                            acc.add(mac.dot(&vin[x..x + tn], &vw[w..w + tn])?);
+                        }
+                    }
+                    let k = base + (i * g.tc + j) as usize * stride + mm as usize;
+                    let mut v = add_sat(vout[k], acc.quantize(self.l.shift));
+                    if last && self.l.relu {
+                        v = relu(v);
+                    }
+                    vout[k] = v;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes an output tile (one block of `run` words per pixel) as version `v`.
+    #[allow(clippy::too_many_arguments)]
+    fn store<N: Nvm>(
+        &self,
+        nvm: &mut N,
+        v: u32,
+        r: u32,
+        c: u32,
+        m: u32,
+        vout: &[i16],
+        base: usize,
+        stride: usize,
+        run: usize,
+    ) -> Result<(), N::Error> {
+        let g = &self.g;
+        let (rows, cols) = if g.pool { (1, 1) } else { (g.tr, g.tc) };
+        for i in 0..rows {
+            for j in 0..cols {
+                let k = base + (i * cols + j) as usize * stride;
+                let at = self.outs[(v % 2) as usize] + self.out_index(r, c, i, j) * g.m + m * g.tm;
+                nvm.write(Block::Output, at, &vout[k..k + run])?;
+            }
+        }
+        Ok(())
+    }
+
+    fn conv_batch<N: Nvm, M: Mac<Error = N::Error>>(
+        &self,
+        nvm: &mut N,
+        mac: &mut M,
+        t0: u32,
+        vin: &mut [i16],
+        vw: &mut [i16],
+        vout: &mut [i16],
+    ) -> Result<(), N::Error> {
+        let g = self.g;
+        let tile = (g.tr * g.tc * g.tm) as usize;
+        let tm = g.tm as usize;
+        match g.order {
+            LoopOrder::ReuseI => {
+                // t = ((r·Ct + c)·Nt + n)·Mt + m; S output-channel tiles share one IFM tile.
+                let m0 = t0 % g.mt;
+                let n = (t0 / g.mt) % g.nt;
+                let rc = t0 / (g.mt * g.nt);
+                let (r, c) = (rc / g.ct, rc % g.ct);
+                // Pixels hold S·Tm contiguous channels, in VM as in NVM.
+                let stride = g.s as usize * tm;
+                self.fetch_ifm(nvm, r, c, n, vin)?;
+                for s in 0..g.s {
+                    let base = s as usize * tm;
+                    self.fetch_weights(nvm, m0 + s, n, vw)?;
+                    self.load_outputs(nvm, n, r, c, m0 + s, vout, base, stride)?;
+                    self.compute(mac, vin, vw, vout, base, stride, n + 1 == g.nt)?;
+                }
+                self.store(nvm, n + 1, r, c, m0, vout, 0, stride, stride)
+            }
+            LoopOrder::ReuseW => {
+                // t = ((m·Nt + n)·Rt + r)·Ct + c; S spatial tiles share one weight tile.
+                let rc0 = t0 % (g.rt * g.ct);
+                let n = (t0 / (g.rt * g.ct)) % g.nt;
+                let m = t0 / (g.rt * g.ct * g.nt);
+                self.fetch_weights(nvm, m, n, vw)?;
+                for s in 0..g.s {
+                    let rc = rc0 + s;
+                    let (r, c) = (rc / g.ct, rc % g.ct);
+                    let base = s as usize * tile;
+                    self.fetch_ifm(nvm, r, c, n, vin)?;
+                    self.load_outputs(nvm, n, r, c, m, vout, base, tm)?;
+                    self.compute(mac, vin, vw, vout, base, tm, n + 1 == g.nt)?;
+                }
+                for s in 0..g.s {
+                    let rc = rc0 + s;
+                    self.store(
+                        nvm,
+                        n + 1,
+                        rc / g.ct,
+                        rc % g.ct,
+                        m,
+                        vout,
+                        s as usize * tile,
+                        tm,
+                        tm,
+                    )?;
+                }
+                Ok(())
+            }
+            LoopOrder::ReuseO => {
+                // t = ((r·Ct + c)·Mt + m)·Nt + n; the output tile stays in VM across S n-tiles.
+                let n0 = t0 % g.nt;
+                let m = (t0 / g.nt) % g.mt;
+                let rc = t0 / (g.nt * g.mt);
+                let (r, c) = (rc / g.ct, rc % g.ct);
+                let v = n0 / g.s;
+                self.load_outputs(nvm, v, r, c, m, vout, 0, tm)?;
+                for n in n0..n0 + g.s {
+                    self.fetch_ifm(nvm, r, c, n, vin)?;
+                    self.fetch_weights(nvm, m, n, vw)?;
+                    self.compute(mac, vin, vw, vout, 0, tm, n + 1 == g.nt)?;
+                }
+                self.store(nvm, v + 1, r, c, m, vout, 0, tm, tm)
+            }
+        }
+    }
+
+    fn pool_batch<N: Nvm, M: Mac<Error = N::Error>>(
+        &self,
+        nvm: &mut N,
+        mac: &mut M,
+        t0: u32,
+        vin: &mut [i16],
+        vout: &mut [i16],
+    ) -> Result<(), N::Error> {
+        let g = self.g;
+        // t = (m·Rt + r)·Ct + c; S spatial tiles accumulate into one Tm output block.
+        let rc0 = t0 % (g.rt * g.ct);
+        let m = t0 / (g.rt * g.ct);
+        let v = rc0 / g.s;
+        let tm = g.tm as usize;
+        let mut wp = [0i16; 1];
+        nvm.read(Block::Weights, self.tensor(self.l.weights.offset), &mut wp)?;
+        self.load_outputs(nvm, v, 0, 0, m, vout, 0, tm)?;
+        for rc in rc0..rc0 + g.s {
+            let (r, c) = (rc / g.ct, rc % g.ct);
+            for i in 0..g.tr {
+                for j in 0..g.tc {
+                    let at = self.input + ((r * g.tr + i) * g.w + (c * g.tc + j)) * g.n + m * g.tm;
+                    let k = (i * g.tc + j) as usize * tm;
+                    nvm.read(Block::Ifm, at, &mut vin[k..k + tm])?;
+                }
+            }
+            for (mm, out) in vout.iter_mut().enumerate().take(tm) {
+                let mut acc = Acc(0);
+                for p in 0..(g.tr * g.tc) as usize {
+                    mac.pool(&mut acc, vin[p * tm + mm], wp[0])?;
+                }
+                let mut x = add_sat(*out, acc.quantize(self.l.shift));
+                if rc + 1 == g.rt * g.ct && self.l.relu {
+                    x = relu(x);
+                }
+                *out = x;
+            }
+        }
+        self.store(nvm, v + 1, 0, 0, m, vout, 0, tm, tm)
+    }
+}

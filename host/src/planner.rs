@@ -1,0 +1,186 @@
+//! Building plans on the host: a network, the explorer's designs and Q15 tensors become the
+//! bytes a device runs.
+
+use inas_common::plan::{
+    self, LayerDesc, LayerKind as PlanKind, PlanMeta, Shape, Target, TensorRef, MAX_LAYERS,
+};
+use inas_common::ExecDesign;
+use rand::rngs::ChaCha8Rng;
+use rand::{RngExt, SeedableRng};
+use thiserror::Error;
+
+use crate::network::{Layer, LayerKind, Network};
+
+#[derive(Debug, Error, PartialEq)]
+pub enum PlanBuildError {
+    #[error("a plan holds at most {MAX_LAYERS} layers, the network has {0}")]
+    TooManyLayers(usize),
+    #[error("expected one design per layer ({expected}), got {got}")]
+    Designs { expected: usize, got: usize },
+    #[error("{0}: a dimension does not fit the plan format (max 65535)")]
+    Dimension(String),
+    #[error("plan encoding failed: {0}")]
+    Encode(String),
+}
+
+/// Q15 tensors of one layer: weights `[kh][kw][m][n]` (GAP: one pooling weight), biases (`m` or
+/// none), the accumulator shift and the output exponent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerTensors {
+    pub weights: Vec<i16>,
+    pub bias: Vec<i16>,
+    pub shift: u8,
+    pub out_exp: i8,
+}
+
+fn kind(k: LayerKind) -> PlanKind {
+    match k {
+        LayerKind::Conv2d => PlanKind::Conv2d,
+        LayerKind::Conv1d => PlanKind::Conv1d,
+        LayerKind::Dense => PlanKind::Dense,
+        LayerKind::GlobalAvgPool => PlanKind::GlobalAvgPool,
+        LayerKind::Classifier => PlanKind::Classifier,
+    }
+}
+
+fn dim(l: &Layer, v: u32) -> Result<u16, PlanBuildError> {
+    u16::try_from(v).map_err(|_| PlanBuildError::Dimension(l.name.clone()))
+}
+
+/// The pooling weight and shift of a GAP layer over `count` elements: 2^shift / count rounded,
+/// shift 15 so the result keeps the input's Q format.
+pub fn pool_weight(count: u32) -> (i16, u8) {
+    let w = ((1u32 << 15) + count / 2) / count.max(1);
+    (w.min(i16::MAX as u32) as i16, 15)
+}
+
+/// Assembles the plan bytes.
+pub fn build(
+    net: &Network,
+    designs: &[ExecDesign],
+    tensors: &[LayerTensors],
+    input_exp: i8,
+    target: Target,
+    plan_id: u32,
+) -> Result<Vec<u8>, PlanBuildError> {
+    if net.layers.len() > MAX_LAYERS {
+        return Err(PlanBuildError::TooManyLayers(net.layers.len()));
+    }
+    if designs.len() != net.layers.len() || tensors.len() != net.layers.len() {
+        return Err(PlanBuildError::Designs {
+            expected: net.layers.len(),
+            got: designs.len().min(tensors.len()),
+        });
+    }
+    let mut data: Vec<i16> = vec![];
+    let mut layers = heapless::Vec::<LayerDesc, MAX_LAYERS>::new();
+    let mut put = |v: &[i16]| {
+        let r = TensorRef {
+            offset: data.len() as u32,
+            len: v.len() as u32,
+        };
+        data.extend_from_slice(v);
+        r
+    };
+    for ((l, d), t) in net.layers.iter().zip(designs).zip(tensors) {
+        let desc = LayerDesc {
+            kind: kind(l.kind),
+            input: Shape {
+                h: dim(l, l.h)?,
+                w: dim(l, l.w)?,
+                c: dim(l, l.n)?,
+            },
+            output: Shape {
+                h: dim(l, l.r)?,
+                w: dim(l, l.c)?,
+                c: dim(l, l.m)?,
+            },
+            kh: dim(l, l.kh)?,
+            kw: dim(l, l.kw)?,
+            relu: matches!(
+                l.kind,
+                LayerKind::Conv2d | LayerKind::Conv1d | LayerKind::Dense
+            ),
+            weights: put(&t.weights),
+            bias: put(&t.bias),
+            shift: t.shift,
+            out_exp: t.out_exp,
+            design: *d,
+        };
+        layers
+            .push(desc)
+            .map_err(|_| PlanBuildError::TooManyLayers(net.layers.len()))?;
+    }
+    let first = &net.layers[0];
+    let meta = PlanMeta {
+        plan_id,
+        target,
+        input: Shape {
+            h: dim(first, first.h)?,
+            w: dim(first, first.w)?,
+            c: dim(first, first.n)?,
+        },
+        input_exp,
+        layers,
+    };
+    let len =
+        plan::encoded_len(&meta, data.len()).map_err(|e| PlanBuildError::Encode(e.to_string()))?;
+    let mut out = vec![0u8; len];
+    plan::encode(&meta, &data, &mut out).map_err(|e| PlanBuildError::Encode(e.to_string()))?;
+    Ok(out)
+}
+
+/// Random Q15 tensors for a network (tests and demos), scaled so activations stay in range:
+/// weights uniform in ±1/sqrt(fan-in), small biases, shift 15.
+pub fn random_tensors(net: &Network, seed: u64) -> Vec<LayerTensors> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    net.layers
+        .iter()
+        .map(|l| {
+            if l.is_pool() {
+                let (w, shift) = pool_weight(l.h * l.w);
+                return LayerTensors {
+                    weights: vec![w],
+                    bias: vec![],
+                    shift,
+                    out_exp: 0,
+                };
+            }
+            let fan_in = (l.kh * l.kw * l.n).max(1) as f64;
+            let bound = ((32767.0 / fan_in.sqrt()) as i32).max(1);
+            let weights = (0..l.weight_elements())
+                .map(|_| rng.random_range(-bound..=bound) as i16)
+                .collect();
+            let bias = (0..l.m)
+                .map(|_| rng.random_range(-2000..=2000) as i16)
+                .collect();
+            LayerTensors {
+                weights,
+                bias,
+                shift: 15,
+                out_exp: 0,
+            }
+        })
+        .collect()
+}
+
+/// A random Q15 input of `n` values.
+pub fn random_input(n: usize, seed: u64) -> Vec<i16> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_1A7E);
+    (0..n)
+        .map(|_| rng.random_range(-32768..=32767) as i16)
+        .collect()
+}
+
+/// The target description a plan records.
+pub fn target(vm_bytes: u64, nvm_bytes: u64, profile: &str) -> Target {
+    let mut name = [0u8; 16];
+    for (d, s) in name.iter_mut().zip(profile.bytes()) {
+        *d = s;
+    }
+    Target {
+        vm_bytes: vm_bytes.min(u32::MAX as u64) as u32,
+        nvm_bytes: nvm_bytes.min(u32::MAX as u64) as u32,
+        profile: name,
+    }
+}
