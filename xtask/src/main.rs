@@ -12,7 +12,7 @@ const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
   demo    explore the reference CIFAR-10 network at 5 mF (Rehm 24 Ω) and print its design table
-  ci      format check, clippy (warnings are errors), the whole test suite";
+  ci      format check, clippy (warnings are errors), no_std build of inas-common, the whole test suite";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -84,6 +84,30 @@ fn demo(extra: &[String]) -> Result<()> {
     run(c)
 }
 
+/// `inas-common` must build for a bare-metal target: proof that no `std` leaks into what the
+/// firmware shares with the host.
+fn no_std_check() -> Result<()> {
+    const TARGET: &str = "thumbv7em-none-eabi";
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.trim() == TARGET)
+        })
+        .unwrap_or(false);
+    if !installed {
+        let mut add = Command::new("rustup");
+        add.args(["target", "add", TARGET]);
+        run(add)
+            .context("the no_std check needs the thumbv7em-none-eabi target (rustup target add)")?;
+    }
+    let mut build = cargo();
+    build.args(["build", "--package", "inas-common", "--target", TARGET]);
+    run(build)
+}
+
 fn has_nextest() -> bool {
     cargo()
         .args(["nextest", "--version"])
@@ -107,6 +131,7 @@ fn ci() -> Result<()> {
         "warnings",
     ]);
     run(clippy)?;
+    no_std_check()?;
     // nextest does not run doctests; run them first so the suite's summary closes the output.
     let mut doc = cargo();
     doc.args(["test", "--workspace", "--doc", "--quiet"]);
