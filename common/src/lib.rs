@@ -10,5 +10,6 @@ pub mod design;
 pub mod engine;
 pub mod plan;
 pub mod q15;
+pub mod wire;
 
 pub use design::{DesignParseError, ExecDesign, LoopOrder};
