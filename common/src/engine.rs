@@ -25,9 +25,10 @@ use crate::q15::{add_sat, relu, Acc};
 pub enum Block {
     Ifm,
     Weights,
-    /// Partial sums fetched back, or biases.
-    Psum,
-    Output,
+    /// Partial sums fetched back, or biases, for a layer running in this loop order.
+    Psum(LoopOrder),
+    /// Outputs written back by a layer running in this loop order.
+    Output(LoopOrder),
     Footprint,
     /// The network input, written before a run.
     Input,
@@ -309,13 +310,14 @@ impl<'p, 'a> Engine<'p, 'a> {
         nvm.write(Block::Footprint, at + 3, &[seq as i16])
     }
 
-    /// Recovers from the footprint, runs one batch and commits it.
-    pub fn step<N: Nvm, M: Mac<Error = N::Error>>(
+    /// Recovers from the footprint, runs one batch and commits it. The device is the NVM and
+    /// the MAC unit at once (they share one power supply).
+    pub fn step<D: Nvm + Mac<Error = <D as Nvm>::Error>>(
         &self,
-        nvm: &mut N,
-        mac: &mut M,
+        dev: &mut D,
         vm: &mut [i16],
-    ) -> Result<Step, EngineError<N::Error>> {
+    ) -> Result<Step, EngineError<<D as Nvm>::Error>> {
+        let nvm = dev;
         let fp = self.footprint(nvm)?;
         let layers = self.plan.layers();
         if usize::from(fp.layer) == layers.len() {
@@ -354,9 +356,9 @@ impl<'p, 'a> Engine<'p, 'a> {
             outs: [self.fm(bufs.outs[0]), self.fm(bufs.outs[1])],
         };
         if g.pool {
-            ctx.pool_batch(nvm, mac, fp.tile, vin, vout)?;
+            ctx.pool_batch(nvm, fp.tile, vin, vout)?;
         } else {
-            ctx.conv_batch(nvm, mac, fp.tile, vin, vw, vout)?;
+            ctx.conv_batch(nvm, fp.tile, vin, vw, vout)?;
         }
         let next = fp.tile + g.s;
         let (layer, tile) = if next == g.tiles() {
@@ -369,14 +371,13 @@ impl<'p, 'a> Engine<'p, 'a> {
     }
 
     /// Runs to the end without power failures (continuous power).
-    pub fn run<N: Nvm, M: Mac<Error = N::Error>>(
+    pub fn run<D: Nvm + Mac<Error = <D as Nvm>::Error>>(
         &self,
-        nvm: &mut N,
-        mac: &mut M,
+        dev: &mut D,
         vm: &mut [i16],
-    ) -> Result<u32, EngineError<N::Error>> {
+    ) -> Result<u32, EngineError<<D as Nvm>::Error>> {
         let mut batches = 0;
-        while let Step::Committed { .. } = self.step(nvm, mac, vm)? {
+        while let Step::Committed { .. } = self.step(dev, vm)? {
             batches += 1;
         }
         Ok(batches)
@@ -456,19 +457,28 @@ impl Ctx<'_, '_> {
         let g = &self.g;
         let tm = g.tm as usize;
         let (rows, cols) = if g.pool { (1, 1) } else { (g.tr, g.tc) };
+        if v == 0 {
+            // A fresh tile starts from its biases: one block read, copied to every pixel in VM.
+            let first = &mut vout[base..base + tm];
+            if self.l.bias.len > 0 {
+                nvm.read(
+                    Block::Psum(g.order),
+                    self.tensor(self.l.bias.offset) + m * g.tm,
+                    first,
+                )?;
+            } else {
+                first.fill(0);
+            }
+            for p in 1..(rows * cols) as usize {
+                vout.copy_within(base..base + tm, base + p * stride);
+            }
+            return Ok(());
+        }
         for i in 0..rows {
             for j in 0..cols {
                 let k = base + (i * cols + j) as usize * stride;
-                let dst = &mut vout[k..k + tm];
-                if v > 0 {
-                    let at =
-                        self.outs[(v % 2) as usize] + self.out_index(r, c, i, j) * g.m + m * g.tm;
-                    nvm.read(Block::Psum, at, dst)?;
-                } else if self.l.bias.len > 0 {
-                    nvm.read(Block::Psum, self.tensor(self.l.bias.offset) + m * g.tm, dst)?;
-                } else {
-                    dst.fill(0);
-                }
+                let at = self.outs[(v % 2) as usize] + self.out_index(r, c, i, j) * g.m + m * g.tm;
+                nvm.read(Block::Psum(g.order), at, &mut vout[k..k + tm])?;
             }
         }
         Ok(())
@@ -541,21 +551,20 @@ impl Ctx<'_, '_> {
             for j in 0..cols {
                 let k = base + (i * cols + j) as usize * stride;
                 let at = self.outs[(v % 2) as usize] + self.out_index(r, c, i, j) * g.m + m * g.tm;
-                nvm.write(Block::Output, at, &vout[k..k + run])?;
+                nvm.write(Block::Output(g.order), at, &vout[k..k + run])?;
             }
         }
         Ok(())
     }
 
-    fn conv_batch<N: Nvm, M: Mac<Error = N::Error>>(
+    fn conv_batch<D: Nvm + Mac<Error = <D as Nvm>::Error>>(
         &self,
-        nvm: &mut N,
-        mac: &mut M,
+        nvm: &mut D,
         t0: u32,
         vin: &mut [i16],
         vw: &mut [i16],
         vout: &mut [i16],
-    ) -> Result<(), N::Error> {
+    ) -> Result<(), <D as Nvm>::Error> {
         let g = self.g;
         let tile = (g.tr * g.tc * g.tm) as usize;
         let tm = g.tm as usize;
@@ -573,7 +582,7 @@ impl Ctx<'_, '_> {
                     let base = s as usize * tm;
                     self.fetch_weights(nvm, m0 + s, n, vw)?;
                     self.load_outputs(nvm, n, r, c, m0 + s, vout, base, stride)?;
-                    self.compute(mac, vin, vw, vout, base, stride, n + 1 == g.nt)?;
+                    self.compute(nvm, vin, vw, vout, base, stride, n + 1 == g.nt)?;
                 }
                 self.store(nvm, n + 1, r, c, m0, vout, 0, stride, stride)
             }
@@ -589,7 +598,7 @@ impl Ctx<'_, '_> {
                     let base = s as usize * tile;
                     self.fetch_ifm(nvm, r, c, n, vin)?;
                     self.load_outputs(nvm, n, r, c, m, vout, base, tm)?;
-                    self.compute(mac, vin, vw, vout, base, tm, n + 1 == g.nt)?;
+                    self.compute(nvm, vin, vw, vout, base, tm, n + 1 == g.nt)?;
                 }
                 for s in 0..g.s {
                     let rc = rc0 + s;
@@ -618,21 +627,20 @@ impl Ctx<'_, '_> {
                 for n in n0..n0 + g.s {
                     self.fetch_ifm(nvm, r, c, n, vin)?;
                     self.fetch_weights(nvm, m, n, vw)?;
-                    self.compute(mac, vin, vw, vout, 0, tm, n + 1 == g.nt)?;
+                    self.compute(nvm, vin, vw, vout, 0, tm, n + 1 == g.nt)?;
                 }
                 self.store(nvm, v + 1, r, c, m, vout, 0, tm, tm)
             }
         }
     }
 
-    fn pool_batch<N: Nvm, M: Mac<Error = N::Error>>(
+    fn pool_batch<D: Nvm + Mac<Error = <D as Nvm>::Error>>(
         &self,
-        nvm: &mut N,
-        mac: &mut M,
+        nvm: &mut D,
         t0: u32,
         vin: &mut [i16],
         vout: &mut [i16],
-    ) -> Result<(), N::Error> {
+    ) -> Result<(), <D as Nvm>::Error> {
         let g = self.g;
         // t = (m·Rt + r)·Ct + c; S spatial tiles accumulate into one Tm output block.
         let rc0 = t0 % (g.rt * g.ct);
@@ -654,7 +662,7 @@ impl Ctx<'_, '_> {
             for (mm, out) in vout.iter_mut().enumerate().take(tm) {
                 let mut acc = Acc(0);
                 for p in 0..(g.tr * g.tc) as usize {
-                    mac.pool(&mut acc, vin[p * tm + mm], wp[0])?;
+                    nvm.pool(&mut acc, vin[p * tm + mm], wp[0])?;
                 }
                 let mut x = add_sat(*out, acc.quantize(self.l.shift));
                 if rc + 1 == g.rt * g.ct && self.l.relu {

@@ -184,3 +184,34 @@ pub fn target(vm_bytes: u64, nvm_bytes: u64, profile: &str) -> Target {
         profile: name,
     }
 }
+
+/// The host-side network of a plan (for the performance model).
+pub fn network_of(meta: &PlanMeta) -> Network {
+    let layers = meta
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let (kind, name) = match l.kind {
+                PlanKind::Conv2d => (LayerKind::Conv2d, format!("CONV_{i}")),
+                PlanKind::Conv1d => (LayerKind::Conv1d, format!("CONV_{i}")),
+                PlanKind::Dense => (LayerKind::Dense, format!("FC_{i}")),
+                PlanKind::GlobalAvgPool => (LayerKind::GlobalAvgPool, "GAVGPOOL_0".to_owned()),
+                PlanKind::Classifier => (LayerKind::Classifier, "FC_END".to_owned()),
+            };
+            Layer {
+                name,
+                kind,
+                h: l.input.h.into(),
+                w: l.input.w.into(),
+                n: l.input.c.into(),
+                r: l.output.h.into(),
+                c: l.output.w.into(),
+                m: l.output.c.into(),
+                kh: l.kh.into(),
+                kw: l.kw.into(),
+            }
+        })
+        .collect();
+    Network { layers }
+}

@@ -76,11 +76,8 @@ impl Nvm for SimNvm {
     }
 }
 
-/// The reference MAC: exactly `q15::dot`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SimMac;
-
-impl Mac for SimMac {
+/// The reference MAC: exactly `q15::dot`; power failures strike at NVM writes only.
+impl Mac for SimNvm {
     type Error = PowerFail;
     fn dot(&mut self, x: &[i16], w: &[i16]) -> Result<i32, PowerFail> {
         Ok(q15::dot(x, w))
@@ -97,5 +94,197 @@ impl SimNvm {
             nvm.words[(layout.tensors + i) as usize] = p.tensor_value(i);
         }
         nvm
+    }
+}
+
+use inas_common::engine::{Engine, EngineError, Step};
+use inas_common::plan::ValidPlan;
+
+use crate::profile::{CostTable, Side};
+use crate::supply::{Capacitor, Harvester, Recharge};
+
+/// What an energy-driven run measured.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct EnergyRun {
+    /// Power cycles, completed or cut by a brown-out.
+    pub power_cycles: u64,
+    /// Cycles that browned out before committing.
+    pub brownouts: u64,
+    pub on_time_s: f64,
+    pub off_time_s: f64,
+    /// False when a batch needs more energy than one power cycle holds: it browns out at the
+    /// same point forever.
+    pub completed: bool,
+}
+
+impl EnergyRun {
+    pub fn latency_s(&self) -> f64 {
+        self.on_time_s + self.off_time_s
+    }
+}
+
+/// A device whose every engine operation draws energy from the capacitor, priced by the
+/// platform profile; when a power cycle's budget runs out, the operation fails (brown-out) and
+/// volatile state is lost.
+pub struct EnergyDevice {
+    pub nvm: SimNvm,
+    costs: CostTable,
+    cap: Capacitor,
+    harvester: Harvester,
+    spent_j: f64,
+    on_s: f64,
+}
+
+impl EnergyDevice {
+    pub fn new(
+        nvm: SimNvm,
+        costs: CostTable,
+        cap: Capacitor,
+        harvester: Harvester,
+    ) -> EnergyDevice {
+        EnergyDevice {
+            nvm,
+            costs,
+            cap,
+            harvester,
+            spent_j: 0.0,
+            on_s: 0.0,
+        }
+    }
+
+    /// Draws one operation's energy; `Err` when the budget would be exceeded.
+    fn draw(&mut self, e: f64, l: f64) -> Result<(), PowerFail> {
+        if self.spent_j + e > self.cap.budget_j() {
+            self.spent_j = self.cap.budget_j();
+            return Err(PowerFail);
+        }
+        self.spent_j += e;
+        self.on_s += l;
+        Ok(())
+    }
+
+    fn overhead(x: &Side, block: Block) -> f64 {
+        match block {
+            Block::Ifm => x.o_ifm,
+            Block::Weights => x.o_weights,
+            Block::Psum(o) => x.o_psum[o.index()],
+            Block::Output(o) => x.b_out[o.index()],
+            Block::Footprint | Block::Input => 0.0,
+        }
+    }
+
+    fn boot(&mut self) {
+        self.spent_j = 0.0;
+        self.on_s = 0.0;
+        // The reboot always fits: C1 budgets include it, and a profile's reboot is positive.
+        let _ = self.draw(self.costs.e.reboot, self.costs.l.reboot);
+    }
+
+    /// Ends a power cycle: the device is off until the harvester brings the capacitor back to Von.
+    fn power_down(&mut self, run: &mut EnergyRun) {
+        run.power_cycles += 1;
+        run.on_time_s += self.on_s;
+        let v = self
+            .cap
+            .end_of_cycle_voltage(self.spent_j)
+            .unwrap_or(self.cap.v_off());
+        run.off_time_s += self.harvester.recharge_from_s(&self.cap, v);
+    }
+
+    /// Runs a started plan under the paper's contract: one preservation batch per power cycle,
+    /// then power down and recharge.
+    pub fn run_intermittent(
+        &mut self,
+        plan: &ValidPlan<'_>,
+    ) -> Result<EnergyRun, EngineError<PowerFail>> {
+        let engine = Engine::new(plan);
+        let mut vm = vec![0i16; engine.vm_words()];
+        let mut run = EnergyRun::default();
+        let layers = plan.layers().len() as u16;
+        let mut failed_in_a_row = 0;
+        loop {
+            self.boot();
+            match engine.step(self, &mut vm) {
+                Ok(Step::Committed { layer, .. }) => {
+                    failed_in_a_row = 0;
+                    self.power_down(&mut run);
+                    if layer == layers {
+                        run.completed = true;
+                        return Ok(run);
+                    }
+                }
+                Ok(Step::Done) => {
+                    run.completed = true;
+                    return Ok(run);
+                }
+                Err(EngineError::Device(PowerFail)) => {
+                    run.brownouts += 1;
+                    self.power_down(&mut run);
+                    vm.fill(0x5A5A_u16 as i16);
+                    failed_in_a_row += 1;
+                    // Deterministic energy: a batch that browned out from a full capacitor
+                    // twice will never complete.
+                    if failed_in_a_row >= 2 {
+                        return Ok(run);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl Nvm for EnergyDevice {
+    type Error = PowerFail;
+
+    fn read(&mut self, block: Block, addr: u32, buf: &mut [i16]) -> Result<(), PowerFail> {
+        let n = buf.len() as u64;
+        let (e, l) = (
+            self.costs.e.rd.at(n) + Self::overhead(&self.costs.e, block),
+            self.costs.l.rd.at(n) + Self::overhead(&self.costs.l, block),
+        );
+        self.draw(e, l)?;
+        self.nvm.read(block, addr, buf)
+    }
+
+    fn write(&mut self, block: Block, addr: u32, data: &[i16]) -> Result<(), PowerFail> {
+        let n = data.len() as u64;
+        let (e, l) = (
+            self.costs.e.wr.at(n) + Self::overhead(&self.costs.e, block),
+            self.costs.l.wr.at(n) + Self::overhead(&self.costs.l, block),
+        );
+        if self.draw(e, l).is_err() {
+            // The write starts and is cut: a torn prefix lands.
+            self.nvm.cut = Some(Cut {
+                write: self.nvm.writes,
+                keep: data.len() / 2,
+            });
+        }
+        self.nvm.write(block, addr, data)
+    }
+}
+
+impl Mac for EnergyDevice {
+    type Error = PowerFail;
+
+    fn dot(&mut self, x: &[i16], w: &[i16]) -> Result<i32, PowerFail> {
+        let n = x.len().min(w.len()) as u64;
+        let (e, l) = (&self.costs.e, &self.costs.l);
+        let (de, dl) = (
+            (e.mac.at(n) + e.add) + e.o_mac,
+            (l.mac.at(n) + l.add) + l.o_mac,
+        );
+        self.draw(de, dl)?;
+        Ok(q15::dot(x, w))
+    }
+
+    fn pool(&mut self, acc: &mut q15::Acc, x: i16, w: i16) -> Result<(), PowerFail> {
+        let (de, dl) = (
+            self.costs.e.pool + self.costs.e.o_pool,
+            self.costs.l.pool + self.costs.l.o_pool,
+        );
+        self.draw(de, dl)?;
+        acc.add_product(x, w);
+        Ok(())
     }
 }

@@ -103,7 +103,11 @@ impl Capacitor {
 /// A harvester model: how long the capacitor takes to get back to Von after a cycle.
 pub trait Recharge {
     /// Seconds to recharge after a power cycle that spent `spent_j`.
-    fn recharge_time_s(&self, cap: &Capacitor, spent_j: f64) -> Result<f64, SupplyError>;
+    fn recharge_time_s(&self, cap: &Capacitor, spent_j: f64) -> Result<f64, SupplyError> {
+        Ok(self.recharge_from_s(cap, cap.end_of_cycle_voltage(spent_j)?))
+    }
+    /// Seconds to recharge from `v_start` (at most Von) back to Von.
+    fn recharge_from_s(&self, cap: &Capacitor, v_start: f64) -> f64;
     /// Checks the model's parameters against the capacitor's turn-on voltage.
     fn validate(&self, v_on: f64) -> Result<(), SupplyError>;
 }
@@ -119,12 +123,8 @@ pub struct RcSource {
 impl Recharge for RcSource {
     /// Lrc = −(R × C) × ln((Von − Vsup) / (Vpce − Vsup)): RC charging from Vpce to Von.
     #[inline]
-    fn recharge_time_s(&self, cap: &Capacitor, spent_j: f64) -> Result<f64, SupplyError> {
-        let vpce = cap.end_of_cycle_voltage(spent_j)?;
-        Ok(
-            -(self.r_ohm * cap.capacitance_f)
-                * ((cap.v_on - self.v_sup) / (vpce - self.v_sup)).ln(),
-        )
+    fn recharge_from_s(&self, cap: &Capacitor, vpce: f64) -> f64 {
+        -(self.r_ohm * cap.capacitance_f) * ((cap.v_on - self.v_sup) / (vpce - self.v_sup)).ln()
     }
 
     fn validate(&self, v_on: f64) -> Result<(), SupplyError> {
@@ -153,9 +153,8 @@ pub struct ConstantPower {
 
 impl Recharge for ConstantPower {
     /// The energy between Vpce and Von, ½·C·(Von² − Vpce²), delivered at `power_w`.
-    fn recharge_time_s(&self, cap: &Capacitor, spent_j: f64) -> Result<f64, SupplyError> {
-        let vpce = cap.end_of_cycle_voltage(spent_j)?;
-        Ok(((0.5 * cap.capacitance_f) * ((cap.v_on * cap.v_on) - (vpce * vpce))) / self.power_w)
+    fn recharge_from_s(&self, cap: &Capacitor, vpce: f64) -> f64 {
+        ((0.5 * cap.capacitance_f) * ((cap.v_on * cap.v_on) - (vpce * vpce))) / self.power_w
     }
 
     fn validate(&self, _v_on: f64) -> Result<(), SupplyError> {
@@ -193,10 +192,10 @@ impl Harvester {
 
 impl Recharge for Harvester {
     #[inline]
-    fn recharge_time_s(&self, cap: &Capacitor, spent_j: f64) -> Result<f64, SupplyError> {
+    fn recharge_from_s(&self, cap: &Capacitor, v_start: f64) -> f64 {
         match self {
-            Harvester::Rc(h) => h.recharge_time_s(cap, spent_j),
-            Harvester::ConstantPower(h) => h.recharge_time_s(cap, spent_j),
+            Harvester::Rc(h) => h.recharge_from_s(cap, v_start),
+            Harvester::ConstantPower(h) => h.recharge_from_s(cap, v_start),
         }
     }
 

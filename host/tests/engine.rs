@@ -4,7 +4,7 @@
 use inas::network::{ModelType, Network, SearchSpace};
 use inas::planner::{self, random_input, random_tensors};
 use inas::q15ref;
-use inas::simdev::{Cut, PowerFail, SimMac, SimNvm};
+use inas::simdev::{Cut, PowerFail, SimNvm};
 use inas_common::engine::{Engine, EngineError, Step};
 use inas_common::plan::{self, Limits, Plan, ValidPlan};
 use inas_common::{ExecDesign, LoopOrder};
@@ -118,7 +118,7 @@ fn run(
     loop {
         guard += 1;
         assert!(guard < 10_000_000, "no progress");
-        match engine.step(&mut nvm, &mut SimMac, &mut vm) {
+        match engine.step(&mut nvm, &mut vm) {
             Ok(Step::Done) => break,
             Ok(Step::Committed { .. }) => {}
             Err(EngineError::Device(PowerFail)) => {
@@ -205,7 +205,7 @@ fn exhaustive(space: &SearchSpace) {
         engine.start(&mut nvm, &input).unwrap();
         let first = nvm.writes;
         engine
-            .run(&mut nvm, &mut SimMac, &mut vec![0; engine.vm_words()])
+            .run(&mut nvm, &mut vec![0; engine.vm_words()])
             .unwrap();
         let lens = nvm.write_lens.clone();
         assert!(lens.len() as u64 > first + 10);
