@@ -441,3 +441,199 @@ fn a_profile_printed_and_edited_is_accepted() {
     let list = stdout(&inas(d.path(), &["profile"]));
     assert!(list.starts_with("reference\t"), "{list}");
 }
+
+#[test]
+fn plan_random_show_and_simulate() {
+    let d = tmp();
+    let o = inas(
+        d.path(),
+        &[
+            "plan",
+            "random",
+            "--dataset",
+            "har",
+            "--arch",
+            "5,4,5,16,5,24",
+            "--cap",
+            "5mF",
+            "--rehm",
+            "41",
+            "--seed",
+            "1",
+            "-o",
+            "net.plan",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("wrote net.plan: "), "{}", stdout(&o));
+    let show = inas(d.path(), &["plan", "show", "net.plan"]);
+    assert_eq!(show.status.code(), Some(0));
+    let text = stdout(&show);
+    assert!(
+        text.contains("124_1_4_1_reuse_O_S1") && text.contains("GlobalAvgPool"),
+        "{text}"
+    );
+    let j = json(&inas(d.path(), &["plan", "show", "net.plan", "--json"]));
+    assert_eq!(j["layers"].as_array().unwrap().len(), 5);
+    assert_eq!(j["layers"][2]["design"], "2_1_4_16_reuse_W_S58");
+
+    let o = inas(
+        d.path(),
+        &[
+            "simulate",
+            "net.plan",
+            "--failures",
+            "random:300",
+            "--cap",
+            "5mF",
+            "--rehm",
+            "41",
+            "--json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let s = json(&o);
+    assert_eq!(s["mismatches"], 0);
+    assert_eq!(s["failures_injected"], 300);
+    assert_eq!(s["outputs"], s["reference_outputs"]);
+    assert_eq!(s["outputs"].as_array().unwrap().len(), 6);
+    assert_eq!(s["power_cycles"], 21);
+    let (sim, model) = (
+        s["latency_s"].as_f64().unwrap(),
+        s["predicted_latency_s"].as_f64().unwrap(),
+    );
+    assert!((sim - model).abs() / model < 0.05, "{sim} vs {model}");
+
+    // An input file of the wrong size is refused; one of the right size is used.
+    std::fs::write(d.path().join("short.json"), "[1,2,3]").unwrap();
+    assert_bad(
+        &[
+            "simulate",
+            d.path().join("net.plan").to_str().unwrap(),
+            "--input",
+            d.path().join("short.json").to_str().unwrap(),
+        ],
+        "the plan's input has 1152 values, the file 3",
+    );
+    let zeros = format!("[{}]", vec!["0"; 1152].join(","));
+    std::fs::write(d.path().join("zeros.json"), zeros).unwrap();
+    let z = json(&inas(
+        d.path(),
+        &[
+            "simulate",
+            "net.plan",
+            "--input",
+            "zeros.json",
+            "--harvest",
+            "none",
+            "--json",
+        ],
+    ));
+    assert_eq!(z["mismatches"], 0);
+    assert_eq!(z["power_cycles"], Value::Null);
+}
+
+#[test]
+fn hwnas_designs_that_cannot_complete_are_reported() {
+    let d = tmp();
+    let o = inas(
+        d.path(),
+        &[
+            "plan",
+            "random",
+            "--dataset",
+            "har",
+            "--power",
+            "cont",
+            "--seed",
+            "2",
+            "-o",
+            "hw.plan",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = inas(
+        d.path(),
+        &[
+            "simulate", "hw.plan", "--cap", "1mF", "--rehm", "62", "--json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let s = json(&o);
+    assert_eq!(s["completed"], false);
+    assert_eq!(s["latency_s"], Value::Null);
+    assert!(
+        s["unsafe_layer"].as_str().unwrap().contains("is unsafe"),
+        "{s}"
+    );
+    // The same designs complete with a 5 mF capacitor, slower than iNAS's own.
+    let s = json(&inas(
+        d.path(),
+        &[
+            "simulate", "hw.plan", "--cap", "5mF", "--rehm", "41", "--json",
+        ],
+    ));
+    assert_eq!(s["completed"], true);
+    assert!(s["latency_s"].as_f64().unwrap() > 18.0);
+}
+
+#[test]
+fn bad_plans_and_flags_are_clear_errors() {
+    let d = tmp();
+    inas(
+        d.path(),
+        &[
+            "plan",
+            "random",
+            "--dataset",
+            "kws",
+            "--seed",
+            "3",
+            "-o",
+            "k.plan",
+        ],
+    );
+    let good = std::fs::read(d.path().join("k.plan")).unwrap();
+    let mut flipped = good.clone();
+    *flipped.last_mut().unwrap() ^= 1;
+    std::fs::write(d.path().join("flipped.plan"), &flipped).unwrap();
+    let mut newer = good.clone();
+    newer[4] = 9;
+    std::fs::write(d.path().join("newer.plan"), &newer).unwrap();
+    std::fs::write(d.path().join("short.plan"), &good[..30]).unwrap();
+    let p = |f: &str| d.path().join(f).to_str().unwrap().to_owned();
+    assert_bad(&["simulate", &p("flipped.plan")], "plan CRC mismatch");
+    assert_bad(
+        &["plan", "show", &p("newer.plan")],
+        "plan format version 9 is not supported (this side reads version 1)",
+    );
+    assert_bad(&["plan", "show", &p("short.plan")], "plan truncated");
+    assert_bad(&["simulate", &p("missing.plan")], "cannot read plan");
+    assert_bad(
+        &["simulate", &p("k.plan"), "--failures", "sometimes"],
+        "'sometimes' is not none, random:N or every-write",
+    );
+    assert_bad(
+        &[
+            "plan",
+            "random",
+            "--dataset",
+            "har",
+            "--arch",
+            "9,9",
+            "-o",
+            "x.plan",
+        ],
+        "expected 6 architecture choices",
+    );
+    let o = inas(
+        d.path(),
+        &["plan", "random", "--cap", "100uF", "-o", "x.plan"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no feasible design"), "{}", stderr(&o));
+    assert!(
+        !d.path().join("x.plan").exists(),
+        "no plan file is written for an infeasible network"
+    );
+}

@@ -24,6 +24,12 @@ pub struct Cli {
 pub enum Command {
     /// Explore execution designs (tiling, loop order, preservation batch) for a network.
     Explore(ExploreArgs),
+    /// Make and inspect plans (what a device runs).
+    #[command(subcommand)]
+    Plan(PlanCommand),
+    /// Run a plan on the simulated device: outputs against the Q15 reference, injected power
+    /// failures, and an energy-driven run against the model's prediction.
+    Simulate(SimulateArgs),
     /// Print a built-in platform profile as TOML (a starting point for your own), or list them.
     Profile {
         /// Profile name; lists the built-in profiles when omitted.
@@ -100,8 +106,9 @@ fn parse_dataset(s: &str) -> Result<Dataset, String> {
     s.parse()
 }
 
+/// The network: dataset (search space) and architecture choices.
 #[derive(Clone, Debug, Args)]
-pub struct ExploreArgs {
+pub struct NetArgs {
     /// Search space: cifar (conv2d x5), har (conv1d x3) or kws (FC x4).
     #[arg(long, default_value = "cifar", value_parser = parse_dataset)]
     pub dataset: Dataset,
@@ -109,6 +116,11 @@ pub struct ExploreArgs {
     /// [default: the dataset's reference network].
     #[arg(long, value_parser = parse_arch, allow_hyphen_values = true)]
     pub arch: Option<Arch>,
+}
+
+/// The platform and its energy supply.
+#[derive(Clone, Debug, Args)]
+pub struct SupplyArgs {
     /// Storage capacitance in farads, SI prefix allowed (0.005, 5mF, 4700uF) [default: profile's].
     #[arg(long, value_parser = parse_farads, allow_hyphen_values = true)]
     pub cap: Option<f64>,
@@ -121,12 +133,31 @@ pub struct ExploreArgs {
     /// Volatile memory for tile buffers, in bytes [default: profile's].
     #[arg(long, allow_hyphen_values = true)]
     pub vm: Option<u64>,
-    /// Power: int (intermittent) or cont (continuous, the HW-NAS baseline).
-    #[arg(long, value_enum, default_value = "int")]
-    pub power: PowerArg,
     /// Platform profile: a built-in name or a TOML file.
     #[arg(long, default_value = "reference")]
     pub profile: String,
+}
+
+impl SupplyArgs {
+    pub fn overrides(&self) -> crate::model::Overrides {
+        crate::model::Overrides {
+            capacitance_f: self.cap,
+            margin: self.margin,
+            r_ohm: self.rehm,
+            vm_bytes: self.vm,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct ExploreArgs {
+    #[command(flatten)]
+    pub net: NetArgs,
+    #[command(flatten)]
+    pub supply: SupplyArgs,
+    /// Power: int (intermittent) or cont (continuous, the HW-NAS baseline).
+    #[arg(long, value_enum, default_value = "int")]
+    pub power: PowerArg,
     /// Evaluate these fixed designs (one per layer, comma-separated design strings such as
     /// 3_15_8_1_reuse_O_S1) under intermittent power instead of exploring.
     #[arg(long, value_parser = parse_designs, conflicts_with = "power")]
@@ -135,6 +166,82 @@ pub struct ExploreArgs {
     #[arg(long, value_name = "FILE.jsonl")]
     pub batch: Option<PathBuf>,
     /// Print JSON (one object, or one line per batch case) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// Make a plan with random Q15 weights and the explorer's designs (for tests and demos).
+    Random {
+        #[command(flatten)]
+        net: NetArgs,
+        #[command(flatten)]
+        supply: SupplyArgs,
+        /// Designs from the intermittent explorer (int) or the continuous-power baseline (cont).
+        #[arg(long, value_enum, default_value = "int")]
+        power: PowerArg,
+        /// Seed of the random weights (also the plan id).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Where to write the plan.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+    },
+    /// Describe a plan: header, layers, designs, memory.
+    Show {
+        plan: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Which power failures `simulate` injects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failures {
+    None,
+    /// This many failures, each at a random write, torn at a random word.
+    Random(u64),
+    /// One run per write and per torn-write point.
+    EveryWrite,
+}
+
+pub fn parse_failures(s: &str) -> Result<Failures, String> {
+    match s {
+        "none" => Ok(Failures::None),
+        "every-write" => Ok(Failures::EveryWrite),
+        _ => match s.strip_prefix("random:").map(str::parse::<u64>) {
+            Some(Ok(n)) => Ok(Failures::Random(n)),
+            _ => Err(format!("'{s}' is not none, random:N or every-write")),
+        },
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum HarvestArg {
+    /// The profile's harvester (RC source), with --cap/--rehm/--margin.
+    Rc,
+    /// No energy-driven run.
+    None,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct SimulateArgs {
+    pub plan: PathBuf,
+    /// `random` (seeded) or a JSON file holding an array of Q15 integers.
+    #[arg(long, default_value = "random")]
+    pub input: String,
+    /// Seed for the random input and the random failures.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Power failures to inject: none, random:N, every-write.
+    #[arg(long, default_value = "none", value_parser = parse_failures)]
+    pub failures: Failures,
+    /// Energy-driven run: the device draws every operation from the capacitor.
+    #[arg(long, value_enum, default_value = "rc")]
+    pub harvest: HarvestArg,
+    #[command(flatten)]
+    pub supply: SupplyArgs,
     #[arg(long)]
     pub json: bool,
 }

@@ -3,7 +3,9 @@
 
 mod args;
 pub mod case;
+mod plans;
 pub mod render;
+mod simulate;
 
 use std::io::{BufRead, Write};
 
@@ -47,6 +49,8 @@ pub fn main() -> i32 {
 fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Explore(args) => explore(args),
+        Command::Plan(cmd) => plans::run(cmd),
+        Command::Simulate(args) => simulate::run(args),
         Command::Profile { name: None } => {
             for (name, text) in BUILTIN {
                 let p = Profile::from_toml(text, name)?;
@@ -67,12 +71,12 @@ fn run(cli: Cli) -> Result<i32> {
 
 fn defaults(args: &ExploreArgs) -> CaseSpec {
     CaseSpec {
-        dataset: Some(args.dataset.name().to_owned()),
-        arch: args.arch.as_ref().map(|a| a.0.clone()),
-        cap_f: args.cap,
-        rehm_ohm: args.rehm,
-        margin: args.margin,
-        vm_bytes: args.vm,
+        dataset: Some(args.net.dataset.name().to_owned()),
+        arch: args.net.arch.as_ref().map(|a| a.0.clone()),
+        cap_f: args.supply.cap,
+        rehm_ohm: args.supply.rehm,
+        margin: args.supply.margin,
+        vm_bytes: args.supply.vm,
         power: Some(match args.power {
             args::PowerArg::Int => "int".into(),
             args::PowerArg::Cont => "cont".into(),
@@ -85,7 +89,7 @@ fn defaults(args: &ExploreArgs) -> CaseSpec {
 }
 
 fn explore(args: ExploreArgs) -> Result<i32> {
-    let profile = Profile::load(&args.profile)?;
+    let profile = Profile::load(&args.supply.profile)?;
     let defaults = defaults(&args);
     if let Some(path) = &args.batch {
         return batch(path, &defaults, &profile, args.json);

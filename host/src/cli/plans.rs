@@ -1,0 +1,167 @@
+//! `inas plan random|show`.
+
+use std::path::Path;
+
+use anyhow::{anyhow, Context, Result};
+use inas_common::plan::{self, vm_need_bytes, Limits, Plan, ValidPlan};
+use serde_json::json;
+
+use super::args::{NetArgs, PlanCommand, PowerArg, SupplyArgs};
+use super::{EXIT_INFEASIBLE, EXIT_OK};
+use crate::explore::explore_network;
+use crate::model::Platform;
+use crate::planner;
+use crate::profile::Profile;
+
+pub fn run(cmd: PlanCommand) -> Result<i32> {
+    match cmd {
+        PlanCommand::Random {
+            net,
+            supply,
+            power,
+            seed,
+            output,
+        } => random(&net, &supply, power, seed, &output),
+        PlanCommand::Show { plan, json } => show(&plan, json),
+    }
+}
+
+/// Reads a plan file.
+pub fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read plan {}", path.display()))
+}
+
+/// Decodes and validates a plan against the target it records.
+pub fn validated<'a>(path: &Path, bytes: &'a [u8]) -> Result<ValidPlan<'a>> {
+    let p = Plan::decode(bytes).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let t = p.meta.target;
+    plan::validate(
+        p,
+        &Limits {
+            vm_bytes: t.vm_bytes,
+            nvm_bytes: t.nvm_bytes,
+        },
+    )
+    .map_err(|e| anyhow!("{}: {e}", path.display()))
+}
+
+fn random(
+    net: &NetArgs,
+    supply: &SupplyArgs,
+    power: PowerArg,
+    seed: u64,
+    output: &Path,
+) -> Result<i32> {
+    let profile = Profile::load(&supply.profile)?;
+    let platform = Platform::new(&profile, supply.overrides())?;
+    let space = net.dataset.space();
+    let arch = net
+        .arch
+        .as_ref()
+        .map_or_else(|| space.example.to_vec(), |a| a.0.clone());
+    let network = space
+        .network(&arch)
+        .map_err(|e| anyhow!("{} arch {arch:?}: {e}", net.dataset))?;
+    let result = explore_network(&platform, &network, power.into())?;
+    if let Some(why) = result.infeasible {
+        eprintln!("error: no plan: the network has no feasible design: {why}");
+        return Ok(EXIT_INFEASIBLE);
+    }
+    let designs: Vec<_> = result.layers.iter().map(|l| l.design.exec()).collect();
+    let tensors = planner::random_tensors(&network, seed);
+    let target = planner::target(platform.vm_bytes, profile.memory.nvm_bytes, &profile.name);
+    let bytes = planner::build(&network, &designs, &tensors, 0, target, seed as u32)?;
+    validated(output, &bytes)?;
+    std::fs::write(output, &bytes).with_context(|| format!("cannot write {}", output.display()))?;
+    println!(
+        "wrote {}: {} bytes, {} layers, plan id {}, {} [{}]",
+        output.display(),
+        bytes.len(),
+        network.layers.len(),
+        seed as u32,
+        net.dataset,
+        arch.iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    Ok(EXIT_OK)
+}
+
+fn show(path: &Path, as_json: bool) -> Result<i32> {
+    let bytes = read(path)?;
+    let plan = validated(path, &bytes)?;
+    let meta = plan.meta();
+    let profile = String::from_utf8_lossy(&meta.target.profile)
+        .trim_end_matches('\0')
+        .to_owned();
+    let layout = plan.layout();
+    if as_json {
+        let layers: Vec<_> = plan
+            .layers()
+            .iter()
+            .map(|l| {
+                json!({
+                    "kind": format!("{:?}", l.kind),
+                    "input": [l.input.h, l.input.w, l.input.c],
+                    "output": [l.output.h, l.output.w, l.output.c],
+                    "kernel": [l.kh, l.kw],
+                    "relu": l.relu,
+                    "design": l.design.to_string(),
+                    "weights": l.weights.len,
+                    "bias": l.bias.len,
+                    "shift": l.shift,
+                    "vm_bytes": vm_need_bytes(l),
+                })
+            })
+            .collect();
+        let j = json!({
+            "format_version": plan::FORMAT_VERSION,
+            "plan_id": meta.plan_id,
+            "bytes": bytes.len(),
+            "profile": profile,
+            "target": {"vm_bytes": meta.target.vm_bytes, "nvm_bytes": meta.target.nvm_bytes},
+            "input": [meta.input.h, meta.input.w, meta.input.c],
+            "layers": layers,
+            "nvm_words": layout.total_words,
+        });
+        println!("{j}");
+        return Ok(EXIT_OK);
+    }
+    println!(
+        "{}: plan {} (format {}), {} bytes, for {profile} (VM {} B, NVM {} B)",
+        path.display(),
+        meta.plan_id,
+        plan::FORMAT_VERSION,
+        bytes.len(),
+        meta.target.vm_bytes,
+        meta.target.nvm_bytes
+    );
+    println!("input {}x{}x{}\n", meta.input.h, meta.input.w, meta.input.c);
+    println!(
+        "{:<3} {:<14} {:<13} {:<13} {:<9} {:<24} {:>8} {:>6} {:>6}",
+        "#", "kind", "input", "output", "kernel", "design", "weights", "shift", "VM B"
+    );
+    for (i, l) in plan.layers().iter().enumerate() {
+        println!(
+            "{:<3} {:<14} {:<13} {:<13} {:<9} {:<24} {:>8} {:>6} {:>6}",
+            i,
+            format!("{:?}{}", l.kind, if l.relu { "+relu" } else { "" }),
+            format!("{}x{}x{}", l.input.h, l.input.w, l.input.c),
+            format!("{}x{}x{}", l.output.h, l.output.w, l.output.c),
+            format!("{}x{}", l.kh, l.kw),
+            l.design.to_string(),
+            l.weights.len,
+            l.shift,
+            vm_need_bytes(l)
+        );
+    }
+    println!(
+        "\nNVM: {} words ({} B): tensors {} words, 3 feature-map buffers of {} words, footprint 2 slots",
+        layout.total_words,
+        layout.total_words * 2,
+        plan.plan().tensor_elements(),
+        layout.feature_map_words
+    );
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,244 @@
+//! `inas simulate`: a plan on the simulated device.
+
+use anyhow::{anyhow, bail, Context, Result};
+use inas_common::engine::{Engine, EngineError, Step};
+use inas_common::plan::ValidPlan;
+use rand::rngs::ChaCha8Rng;
+use rand::{RngExt, SeedableRng};
+use serde::Serialize;
+
+use super::args::{Failures, HarvestArg, SimulateArgs};
+use super::{plans, EXIT_INFEASIBLE, EXIT_OK};
+use crate::explore::evaluate_fixed_network;
+use crate::model::Platform;
+use crate::planner;
+use crate::profile::Profile;
+use crate::q15ref;
+use crate::simdev::{Cut, EnergyDevice, PowerFail, SimNvm};
+
+#[derive(Debug, Serialize)]
+struct Report {
+    outputs: Vec<i16>,
+    reference_outputs: Vec<i16>,
+    /// Runs whose outputs differ from the reference.
+    mismatches: u64,
+    failures_injected: u64,
+    runs: u64,
+    power_cycles: Option<u64>,
+    latency_s: Option<f64>,
+    predicted_latency_s: Option<f64>,
+    predicted_power_cycles: Option<f64>,
+    on_time_s: Option<f64>,
+    off_time_s: Option<f64>,
+    brownouts: Option<u64>,
+    completed: Option<bool>,
+    /// Why the model says the plan cannot run intermittently, if it does.
+    unsafe_layer: Option<String>,
+}
+
+/// Runs a started plan to the end on plain NVM; `next_cut` arms each power cut.
+fn run_with_cuts(
+    plan: &ValidPlan<'_>,
+    input: &[i16],
+    mut next_cut: impl FnMut(&SimNvm) -> Option<Cut>,
+) -> Result<(Vec<i16>, u64)> {
+    let engine = Engine::new(plan);
+    let mut nvm = SimNvm::for_plan(plan);
+    engine
+        .start(&mut nvm, input)
+        .map_err(|_| anyhow!("power failed during start"))?;
+    nvm.cut = next_cut(&nvm);
+    let mut vm = vec![0i16; engine.vm_words()];
+    loop {
+        match engine.step(&mut nvm, &mut vm) {
+            Ok(Step::Done) => break,
+            Ok(Step::Committed { .. }) => {}
+            Err(EngineError::Device(PowerFail)) => {
+                vm.fill(0x5A5A_u16 as i16);
+                nvm.cut = next_cut(&nvm);
+            }
+            Err(e) => bail!("engine stopped: {e:?}"),
+        }
+    }
+    let (at, len) = engine.output();
+    Ok((
+        nvm.words[at as usize..(at + len) as usize].to_vec(),
+        nvm.failures,
+    ))
+}
+
+fn input_of(args: &SimulateArgs, n: usize) -> Result<Vec<i16>> {
+    if args.input == "random" {
+        return Ok(planner::random_input(n, args.seed));
+    }
+    let text = std::fs::read_to_string(&args.input)
+        .with_context(|| format!("cannot read input {}", args.input))?;
+    let v: Vec<i16> = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{}: expected a JSON array of Q15 integers (-32768..32767)",
+            args.input
+        )
+    })?;
+    if v.len() != n {
+        bail!(
+            "{}: the plan's input has {n} values, the file {}",
+            args.input,
+            v.len()
+        );
+    }
+    Ok(v)
+}
+
+pub fn run(args: SimulateArgs) -> Result<i32> {
+    let bytes = plans::read(&args.plan)?;
+    let plan = plans::validated(&args.plan, &bytes)?;
+    let input = input_of(&args, plan.meta().input.elements() as usize)?;
+    let reference = q15ref::forward(&plan, &input).pop().unwrap_or_default();
+    let (outputs, _) = run_with_cuts(&plan, &input, |_| None)?;
+    let mut r = Report {
+        mismatches: u64::from(outputs != reference),
+        outputs,
+        reference_outputs: reference.clone(),
+        failures_injected: 0,
+        runs: 1,
+        power_cycles: None,
+        latency_s: None,
+        predicted_latency_s: None,
+        predicted_power_cycles: None,
+        on_time_s: None,
+        off_time_s: None,
+        brownouts: None,
+        completed: None,
+        unsafe_layer: None,
+    };
+    match args.failures {
+        Failures::None => {}
+        Failures::Random(n) => {
+            // Writes of a clean run, to spread the cuts over the whole inference.
+            let engine = Engine::new(&plan);
+            let mut clean = SimNvm::for_plan(&plan);
+            engine
+                .start(&mut clean, &input)
+                .map_err(|_| anyhow!("power failed during start"))?;
+            let first = clean.writes;
+            engine
+                .run(&mut clean, &mut vec![0; engine.vm_words()])
+                .map_err(|e| anyhow!("engine stopped: {e:?}"))?;
+            let spread = ((clean.writes - first) / 8).max(1);
+            let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
+            // Several failures per run, each at a random write torn at a random word, until
+            // N have struck.
+            while r.failures_injected < n {
+                let mut left = n - r.failures_injected;
+                let (out, injected) = run_with_cuts(&plan, &input, |nvm| {
+                    (left > 0).then(|| {
+                        left -= 1;
+                        Cut {
+                            write: nvm.writes + rng.random_range(0..spread),
+                            keep: rng.random_range(0..=64usize),
+                        }
+                    })
+                })?;
+                r.runs += 1;
+                r.failures_injected += injected;
+                r.mismatches += u64::from(out != reference);
+            }
+        }
+        Failures::EveryWrite => {
+            let engine = Engine::new(&plan);
+            let mut nvm = SimNvm::for_plan(&plan);
+            engine
+                .start(&mut nvm, &input)
+                .map_err(|_| anyhow!("power failed during start"))?;
+            let first = nvm.writes;
+            engine
+                .run(&mut nvm, &mut vec![0; engine.vm_words()])
+                .map_err(|e| anyhow!("engine stopped: {e:?}"))?;
+            for w in first..nvm.writes {
+                for keep in 0..=nvm.write_lens[w as usize] {
+                    let mut armed = Some(Cut { write: w, keep });
+                    let (out, injected) = run_with_cuts(&plan, &input, |_| armed.take())?;
+                    r.runs += 1;
+                    r.failures_injected += injected;
+                    r.mismatches += u64::from(out != reference);
+                }
+            }
+        }
+    }
+    if args.harvest == HarvestArg::Rc {
+        let profile = Profile::load(&args.supply.profile)?;
+        let platform = Platform::new(&profile, args.supply.overrides())?;
+        let engine = Engine::new(&plan);
+        let mut nvm = SimNvm::for_plan(&plan);
+        engine
+            .start(&mut nvm, &input)
+            .map_err(|_| anyhow!("power failed during start"))?;
+        let mut dev = EnergyDevice::new(nvm, platform.costs, platform.cap, platform.harvester);
+        let run = dev
+            .run_intermittent(&plan)
+            .map_err(|e| anyhow!("engine stopped: {e:?}"))?;
+        r.power_cycles = Some(run.power_cycles);
+        r.latency_s = run.completed.then(|| run.latency_s());
+        r.on_time_s = Some(run.on_time_s);
+        r.off_time_s = Some(run.off_time_s);
+        r.brownouts = Some(run.brownouts);
+        r.completed = Some(run.completed);
+        if run.completed {
+            let (at, len) = engine.output();
+            r.mismatches +=
+                u64::from(dev.nvm.words[at as usize..(at + len) as usize] != reference[..]);
+        }
+        // The model for the plan's own designs, pricing GAP as the engine fetches it.
+        let mut ours = profile.clone();
+        ours.quirks.gap_ifm_tile_with_kernel = false;
+        let model = Platform::new(&ours, args.supply.overrides())?;
+        let net = planner::network_of(plan.meta());
+        let designs: Vec<_> = plan.layers().iter().map(|l| l.design).collect();
+        let fixed = evaluate_fixed_network(&model, &net, &designs)?;
+        r.predicted_latency_s = fixed.latency_s;
+        r.predicted_power_cycles = fixed.latency_s.map(|_| {
+            fixed
+                .layers
+                .iter()
+                .map(|(_, d)| d.as_ref().map_or(0.0, |d| d.counts().npc))
+                .sum()
+        });
+        r.unsafe_layer = fixed.unsafe_layer.map(|f| f.to_string());
+    }
+    if args.json {
+        println!("{}", serde_json::to_string(&r)?);
+    } else {
+        println!(
+            "{}: {} runs, {} failures injected, {} mismatches",
+            args.plan.display(),
+            r.runs,
+            r.failures_injected,
+            r.mismatches
+        );
+        println!(
+            "outputs   {:?}\nreference {:?}",
+            r.outputs, r.reference_outputs
+        );
+        if let Some(done) = r.completed {
+            match (done, r.latency_s) {
+                (true, Some(l)) => println!(
+                    "energy-driven: {} power cycles, {l:.3} s (on {:.3} s, off {:.3} s); model {}",
+                    r.power_cycles.unwrap_or(0),
+                    r.on_time_s.unwrap_or(0.0),
+                    r.off_time_s.unwrap_or(0.0),
+                    r.predicted_latency_s.map_or("cannot run it".to_owned(), |p| format!("{p:.3} s"))
+                ),
+                _ => println!(
+                    "energy-driven: never completes: a batch needs more than one power cycle's energy ({} brown-outs){}",
+                    r.brownouts.unwrap_or(0),
+                    r.unsafe_layer.as_ref().map_or(String::new(), |u| format!("; model: {u}"))
+                ),
+            }
+        }
+    }
+    Ok(if r.mismatches == 0 && r.completed != Some(false) {
+        EXIT_OK
+    } else {
+        EXIT_INFEASIBLE
+    })
+}
