@@ -12,6 +12,7 @@ pub mod network;
 pub mod planner;
 pub mod profile;
 pub mod q15ref;
+pub mod quant;
 pub mod simdev;
 pub mod supply;
 pub mod units;
