@@ -78,7 +78,7 @@ pub fn forward_f32(net: &FloatNet, input: &[f32]) -> Vec<Vec<f32>> {
 /// The exponent whose Q15 range holds `max_abs`: the least `e` with `max_abs < 2^e`, clamped
 /// to a sane range.
 pub fn exponent_for(max_abs: f32) -> i8 {
-    if !(max_abs > 0.0) || !max_abs.is_finite() {
+    if max_abs.is_nan() || max_abs <= 0.0 || max_abs.is_infinite() {
         return 0;
     }
     (max_abs.log2().floor() as i32 + 1).clamp(-15, 15) as i8
