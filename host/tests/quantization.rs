@@ -43,7 +43,7 @@ fn check(dataset: Dataset) {
     let net = random_net(dataset, &mut rng);
     let n_in =
         (net.network.layers[0].h * net.network.layers[0].w * net.network.layers[0].n) as usize;
-    let mut sample = |rng: &mut ChaCha8Rng| -> Vec<f32> {
+    let sample = |rng: &mut ChaCha8Rng| -> Vec<f32> {
         (0..n_in).map(|_| rng.random_range(-1f32..1.0)).collect()
     };
     let calibration: Vec<Vec<f32>> = (0..16).map(|_| sample(&mut rng)).collect();
