@@ -288,3 +288,48 @@ impl Mac for EnergyDevice {
         Ok(())
     }
 }
+
+/// Runs a plan from `input` to the end on plain NVM. `next_cut` arms the first power cut and,
+/// after each failure (volatile memory poisoned, device rebooted), the next one. Returns the
+/// outputs and the number of failures that struck.
+pub fn run_with_cuts(
+    plan: &ValidPlan<'_>,
+    input: &[i16],
+    mut next_cut: impl FnMut(&SimNvm) -> Option<Cut>,
+) -> Result<(Vec<i16>, u64), EngineError<PowerFail>> {
+    let engine = Engine::new(plan);
+    let mut nvm = SimNvm::for_plan(plan);
+    engine.start(&mut nvm, input)?;
+    nvm.cut = next_cut(&nvm);
+    let mut vm = vec![0x5A5A_u16 as i16; engine.vm_words()];
+    loop {
+        match engine.step(&mut nvm, &mut vm) {
+            Ok(Step::Done) => break,
+            Ok(Step::Committed { .. }) => {}
+            Err(EngineError::Device(PowerFail)) => {
+                vm.fill(0x5A5A_u16 as i16);
+                nvm.cut = next_cut(&nvm);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let (at, len) = engine.output();
+    Ok((
+        nvm.words[at as usize..(at + len) as usize].to_vec(),
+        nvm.failures,
+    ))
+}
+
+/// The writes of a clean run after `start`: their indices (as [`Cut::write`] counts them)
+/// and lengths, to enumerate every write and torn-write point.
+pub fn write_log(
+    plan: &ValidPlan<'_>,
+    input: &[i16],
+) -> Result<(u64, Vec<usize>), EngineError<PowerFail>> {
+    let engine = Engine::new(plan);
+    let mut nvm = SimNvm::for_plan(plan);
+    engine.start(&mut nvm, input)?;
+    let first = nvm.writes;
+    engine.run(&mut nvm, &mut vec![0; engine.vm_words()])?;
+    Ok((first, nvm.write_lens))
+}

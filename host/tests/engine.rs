@@ -4,8 +4,7 @@
 use inas::network::{ModelType, Network, SearchSpace};
 use inas::planner::{self, random_input, random_tensors};
 use inas::q15ref;
-use inas::simdev::{Cut, PowerFail, SimNvm};
-use inas_common::engine::{Engine, EngineError, Step};
+use inas::simdev::{run_with_cuts, write_log, Cut, SimNvm};
 use inas_common::plan::{self, Limits, Plan, ValidPlan};
 use inas_common::{ExecDesign, LoopOrder};
 use proptest::prelude::*;
@@ -103,37 +102,12 @@ fn valid(bytes: &[u8]) -> Result<ValidPlan<'_>, plan::PlanError> {
     plan::validate(Plan::decode(bytes)?, &LIMITS)
 }
 
-/// Runs a plan to the end; `cut_after` arms power cuts (a fresh one after each failure).
 fn run(
     plan: &ValidPlan<'_>,
     input: &[i16],
-    mut next_cut: impl FnMut(&SimNvm) -> Option<Cut>,
+    next_cut: impl FnMut(&SimNvm) -> Option<Cut>,
 ) -> (Vec<i16>, u64) {
-    let engine = Engine::new(plan);
-    let mut nvm = SimNvm::for_plan(plan);
-    engine.start(&mut nvm, input).unwrap();
-    nvm.cut = next_cut(&nvm);
-    let mut vm = vec![0x5A5A_u16 as i16; engine.vm_words()];
-    let mut guard = 0u64;
-    loop {
-        guard += 1;
-        assert!(guard < 10_000_000, "no progress");
-        match engine.step(&mut nvm, &mut vm) {
-            Ok(Step::Done) => break,
-            Ok(Step::Committed { .. }) => {}
-            Err(EngineError::Device(PowerFail)) => {
-                // Reboot: volatile memory is lost.
-                vm.fill(0x5A5A_u16 as i16);
-                nvm.cut = next_cut(&nvm);
-            }
-            Err(e) => panic!("engine error {e:?}"),
-        }
-    }
-    let (at, len) = engine.output();
-    (
-        nvm.words[at as usize..(at + len) as usize].to_vec(),
-        nvm.failures,
-    )
+    run_with_cuts(plan, input, next_cut).unwrap()
 }
 
 proptest! {
@@ -199,15 +173,7 @@ fn exhaustive(space: &SearchSpace) {
         let plan = valid(&bytes).unwrap_or_else(|e| panic!("{designs:?}: {e}"));
         let input = random_input(plan.meta().input.elements() as usize, 9);
         let want = q15ref::forward(&plan, &input).pop().unwrap();
-        // A clean run counts the writes a run makes after start.
-        let engine = Engine::new(&plan);
-        let mut nvm = SimNvm::for_plan(&plan);
-        engine.start(&mut nvm, &input).unwrap();
-        let first = nvm.writes;
-        engine
-            .run(&mut nvm, &mut vec![0; engine.vm_words()])
-            .unwrap();
-        let lens = nvm.write_lens.clone();
+        let (first, lens) = write_log(&plan, &input).unwrap();
         assert!(lens.len() as u64 > first + 10);
         for w in first..lens.len() as u64 {
             for keep in 0..=lens[w as usize] {

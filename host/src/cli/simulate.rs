@@ -1,8 +1,7 @@
 //! `inas simulate`: a plan on the simulated device.
 
 use anyhow::{anyhow, bail, Context, Result};
-use inas_common::engine::{Engine, EngineError, Step};
-use inas_common::plan::ValidPlan;
+use inas_common::engine::{Engine, EngineError};
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 use serde::Serialize;
@@ -14,7 +13,7 @@ use crate::model::Platform;
 use crate::planner;
 use crate::profile::Profile;
 use crate::q15ref;
-use crate::simdev::{Cut, EnergyDevice, PowerFail, SimNvm};
+use crate::simdev::{run_with_cuts, write_log, Cut, EnergyDevice, PowerFail, SimNvm};
 
 #[derive(Debug, Serialize)]
 struct Report {
@@ -36,35 +35,11 @@ struct Report {
     unsafe_layer: Option<String>,
 }
 
-/// Runs a started plan to the end on plain NVM; `next_cut` arms each power cut.
-fn run_with_cuts(
-    plan: &ValidPlan<'_>,
-    input: &[i16],
-    mut next_cut: impl FnMut(&SimNvm) -> Option<Cut>,
-) -> Result<(Vec<i16>, u64)> {
-    let engine = Engine::new(plan);
-    let mut nvm = SimNvm::for_plan(plan);
-    engine
-        .start(&mut nvm, input)
-        .map_err(|_| anyhow!("power failed during start"))?;
-    nvm.cut = next_cut(&nvm);
-    let mut vm = vec![0i16; engine.vm_words()];
-    loop {
-        match engine.step(&mut nvm, &mut vm) {
-            Ok(Step::Done) => break,
-            Ok(Step::Committed { .. }) => {}
-            Err(EngineError::Device(PowerFail)) => {
-                vm.fill(0x5A5A_u16 as i16);
-                nvm.cut = next_cut(&nvm);
-            }
-            Err(e) => bail!("engine stopped: {e:?}"),
-        }
+fn stopped(e: EngineError<PowerFail>) -> anyhow::Error {
+    match e {
+        EngineError::Device(PowerFail) => anyhow!("power failed while writing the input (start)"),
+        other => anyhow!("engine stopped: {other:?}"),
     }
-    let (at, len) = engine.output();
-    Ok((
-        nvm.words[at as usize..(at + len) as usize].to_vec(),
-        nvm.failures,
-    ))
 }
 
 fn input_of(args: &SimulateArgs, n: usize) -> Result<Vec<i16>> {
@@ -94,7 +69,7 @@ pub fn run(args: SimulateArgs) -> Result<i32> {
     let plan = plans::validated(&args.plan, &bytes)?;
     let input = input_of(&args, plan.meta().input.elements() as usize)?;
     let reference = q15ref::forward(&plan, &input).pop().unwrap_or_default();
-    let (outputs, _) = run_with_cuts(&plan, &input, |_| None)?;
+    let (outputs, _) = run_with_cuts(&plan, &input, |_| None).map_err(stopped)?;
     let mut r = Report {
         mismatches: u64::from(outputs != reference),
         outputs,
@@ -138,26 +113,20 @@ pub fn run(args: SimulateArgs) -> Result<i32> {
                             keep: rng.random_range(0..=64usize),
                         }
                     })
-                })?;
+                })
+                .map_err(stopped)?;
                 r.runs += 1;
                 r.failures_injected += injected;
                 r.mismatches += u64::from(out != reference);
             }
         }
         Failures::EveryWrite => {
-            let engine = Engine::new(&plan);
-            let mut nvm = SimNvm::for_plan(&plan);
-            engine
-                .start(&mut nvm, &input)
-                .map_err(|_| anyhow!("power failed during start"))?;
-            let first = nvm.writes;
-            engine
-                .run(&mut nvm, &mut vec![0; engine.vm_words()])
-                .map_err(|e| anyhow!("engine stopped: {e:?}"))?;
-            for w in first..nvm.writes {
-                for keep in 0..=nvm.write_lens[w as usize] {
+            let (first, lens) = write_log(&plan, &input).map_err(stopped)?;
+            for w in first..lens.len() as u64 {
+                for keep in 0..=lens[w as usize] {
                     let mut armed = Some(Cut { write: w, keep });
-                    let (out, injected) = run_with_cuts(&plan, &input, |_| armed.take())?;
+                    let (out, injected) =
+                        run_with_cuts(&plan, &input, |_| armed.take()).map_err(stopped)?;
                     r.runs += 1;
                     r.failures_injected += injected;
                     r.mismatches += u64::from(out != reference);
