@@ -271,17 +271,8 @@ pub enum NetworkError {
     Nvm { layer: String, need: u64, have: u64 },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LayerKind {
-    Conv2d,
-    Conv1d,
-    /// A searched fully connected layer, modelled as a convolution over its whole input.
-    Dense,
-    GlobalAvgPool,
-    /// The final fully connected classifier (FC_END).
-    Classifier,
-}
+/// Layer kinds are the contract's: the plan names them the same way.
+pub use inas_common::plan::LayerKind;
 
 /// One layer's geometry. Stride is 1 and there is no padding everywhere.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,9 +1,7 @@
 //! Building plans on the host: a network, the explorer's designs and Q15 tensors become the
 //! bytes a device runs.
 
-use inas_common::plan::{
-    self, LayerDesc, LayerKind as PlanKind, PlanMeta, Shape, Target, TensorRef, MAX_LAYERS,
-};
+use inas_common::plan::{self, LayerDesc, PlanMeta, Shape, Target, TensorRef, MAX_LAYERS};
 use inas_common::ExecDesign;
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
@@ -31,16 +29,6 @@ pub struct LayerTensors {
     pub bias: Vec<i16>,
     pub shift: u8,
     pub out_exp: i8,
-}
-
-fn kind(k: LayerKind) -> PlanKind {
-    match k {
-        LayerKind::Conv2d => PlanKind::Conv2d,
-        LayerKind::Conv1d => PlanKind::Conv1d,
-        LayerKind::Dense => PlanKind::Dense,
-        LayerKind::GlobalAvgPool => PlanKind::GlobalAvgPool,
-        LayerKind::Classifier => PlanKind::Classifier,
-    }
 }
 
 fn dim(l: &Layer, v: u32) -> Result<u16, PlanBuildError> {
@@ -84,7 +72,7 @@ pub fn build(
     };
     for ((l, d), t) in net.layers.iter().zip(designs).zip(tensors) {
         let desc = LayerDesc {
-            kind: kind(l.kind),
+            kind: l.kind,
             input: Shape {
                 h: dim(l, l.h)?,
                 w: dim(l, l.w)?,
@@ -192,16 +180,15 @@ pub fn network_of(meta: &PlanMeta) -> Network {
         .iter()
         .enumerate()
         .map(|(i, l)| {
-            let (kind, name) = match l.kind {
-                PlanKind::Conv2d => (LayerKind::Conv2d, format!("CONV_{i}")),
-                PlanKind::Conv1d => (LayerKind::Conv1d, format!("CONV_{i}")),
-                PlanKind::Dense => (LayerKind::Dense, format!("FC_{i}")),
-                PlanKind::GlobalAvgPool => (LayerKind::GlobalAvgPool, "GAVGPOOL_0".to_owned()),
-                PlanKind::Classifier => (LayerKind::Classifier, "FC_END".to_owned()),
+            let name = match l.kind {
+                LayerKind::Conv2d | LayerKind::Conv1d => format!("CONV_{i}"),
+                LayerKind::Dense => format!("FC_{i}"),
+                LayerKind::GlobalAvgPool => "GAVGPOOL_0".to_owned(),
+                LayerKind::Classifier => "FC_END".to_owned(),
             };
             Layer {
                 name,
-                kind,
+                kind: l.kind,
                 h: l.input.h.into(),
                 w: l.input.w.into(),
                 n: l.input.c.into(),
