@@ -60,9 +60,32 @@ pub struct Shape {
 }
 
 impl Shape {
+    /// Number of values; valid plans guarantee it fits (see [`Shape::checked_elements`]).
     pub const fn elements(&self) -> u32 {
         self.h as u32 * self.w as u32 * self.c as u32
     }
+
+    /// Number of values, or `None` if it does not fit a u32.
+    pub fn checked_elements(&self) -> Option<u32> {
+        mul(
+            mul(u32::from(self.h), u32::from(self.w))?,
+            u32::from(self.c),
+        )
+    }
+}
+
+/// Overflow-checked u32 product, by division: 64-bit arithmetic is off limits on the device.
+fn mul(a: u32, b: u32) -> Option<u32> {
+    if b != 0 && a > u32::MAX / b {
+        None
+    } else {
+        Some(a * b)
+    }
+}
+
+/// Checked product of several u32 values.
+fn product(values: &[u32]) -> Option<u32> {
+    values.iter().try_fold(1u32, |acc, &v| mul(acc, v))
 }
 
 /// A run of Q15 values in the tensor section, in elements.
@@ -452,7 +475,9 @@ impl fmt::Display for PlanError {
             }
             PlanError::Meta => f.write_str("plan metadata does not decode"),
             PlanError::NoLayers => f.write_str("plan has no layers"),
-            PlanError::Input => f.write_str("plan input shape has a zero dimension"),
+            PlanError::Input => {
+                f.write_str("plan input shape has a zero dimension or more than 2^32 values")
+            }
             PlanError::Layer { index, fault } => write!(f, "layer {index}: {fault}"),
             PlanError::Nvm {
                 need_bytes,
@@ -481,26 +506,33 @@ pub fn innermost_count(l: &LayerDesc) -> u32 {
     }
 }
 
-/// VM bytes the engine's tile buffers need for a layer (the model's rule, spec §6).
+/// VM bytes the engine's tile buffers need for a layer (the model's rule, spec §6);
+/// `u32::MAX` if that overflows.
 pub fn vm_need_bytes(l: &LayerDesc) -> u32 {
     let d = &l.design;
     let (tr, tc, tm, tn, s) = (d.tr, d.tc, d.tm, d.tn, d.batch);
-    let elems: u64 = if l.kind == LayerKind::GlobalAvgPool {
-        u64::from(tr) * u64::from(tc) * u64::from(tm) + u64::from(tm) * u64::from(s)
+    let (kh, kw) = (u32::from(l.kh), u32::from(l.kw));
+    let elems = if l.kind == LayerKind::GlobalAvgPool {
+        product(&[tr, tc, tm])
+            .zip(mul(tm, s))
+            .and_then(|(a, b)| a.checked_add(b))
     } else {
-        let tri = u64::from(tr) + u64::from(l.kh) - 1;
-        let tci = u64::from(tc) + u64::from(l.kw) - 1;
-        let b_in = tri * tci * u64::from(tn);
-        let b_w = u64::from(l.kh) * u64::from(l.kw) * u64::from(tm) * u64::from(tn);
-        let tile = u64::from(tr) * u64::from(tc) * u64::from(tm);
+        let tri = tr.saturating_add(kh - 1);
+        let tci = tc.saturating_add(kw - 1);
+        let b_in = product(&[tri, tci, tn]);
+        let b_w = product(&[kh, kw, tm, tn]);
+        let tile = product(&[tr, tc, tm]);
         let b_out = if d.order == LoopOrder::ReuseO {
             tile
         } else {
-            tile * u64::from(s)
+            tile.and_then(|t| mul(t, s))
         };
-        b_in + b_w + b_out
+        match (b_in, b_w, b_out) {
+            (Some(a), Some(b), Some(c)) => a.checked_add(b).and_then(|x| x.checked_add(c)),
+            _ => None,
+        }
     };
-    u32::try_from(elems * 2).unwrap_or(u32::MAX)
+    elems.and_then(|e| mul(e, 2)).unwrap_or(u32::MAX)
 }
 
 fn check_layer(
@@ -515,7 +547,10 @@ fn check_layer(
     }
     let dims = [i.h, i.w, i.c, o.h, o.w, o.c, l.kh, l.kw];
     let tiles = [d.tr, d.tc, d.tm, d.tn, d.batch];
-    if dims.contains(&0) || tiles.iter().any(|&t| t == 0 || t > MAX_DIM) {
+    if dims.contains(&0)
+        || tiles.iter().any(|&t| t == 0 || t > MAX_DIM)
+        || o.checked_elements().is_none()
+    {
         return Err(LayerFault::Dimension);
     }
     let geometry_ok = match l.kind {
@@ -558,6 +593,26 @@ fn check_layer(
     if !innermost_count(l).is_multiple_of(d.batch) {
         return Err(LayerFault::Batch);
     }
+    // The engine numbers a layer's tiles (and its footprint stores them) in a u32.
+    let (rows, cols) = if l.kind == LayerKind::GlobalAvgPool {
+        (i.h, i.w)
+    } else {
+        (o.h, o.w)
+    };
+    let n_tiles = if l.kind == LayerKind::GlobalAvgPool {
+        1
+    } else {
+        u32::from(i.c) / d.tn
+    };
+    let tile_count = product(&[
+        u32::from(rows) / d.tr,
+        u32::from(cols) / d.tc,
+        u32::from(o.c) / d.tm,
+        n_tiles,
+    ]);
+    if tile_count.is_none() {
+        return Err(LayerFault::Dimension);
+    }
     let need = vm_need_bytes(l);
     if need > limits.vm_bytes {
         return Err(LayerFault::Vm {
@@ -566,9 +621,17 @@ fn check_layer(
         });
     }
     let expected_w = if l.kind == LayerKind::GlobalAvgPool {
-        1
+        Some(1)
     } else {
-        u32::from(l.kh) * u32::from(l.kw) * u32::from(o.c) * u32::from(i.c)
+        product(&[
+            u32::from(l.kh),
+            u32::from(l.kw),
+            u32::from(o.c),
+            u32::from(i.c),
+        ])
+    };
+    let Some(expected_w) = expected_w else {
+        return Err(LayerFault::Dimension);
     };
     if l.weights.len != expected_w {
         return Err(LayerFault::Weights {
@@ -600,7 +663,7 @@ pub fn validate<'a>(plan: Plan<'a>, limits: &Limits) -> Result<ValidPlan<'a>, Pl
     if meta.layers.is_empty() {
         return Err(PlanError::NoLayers);
     }
-    if meta.input.elements() == 0 {
+    if meta.input.checked_elements().is_none_or(|n| n == 0) {
         return Err(PlanError::Input);
     }
     let mut prev = meta.input;
@@ -614,8 +677,11 @@ pub fn validate<'a>(plan: Plan<'a>, limits: &Limits) -> Result<ValidPlan<'a>, Pl
         fm = fm.max(l.output.elements());
     }
     let tensors = plan.tensor_elements();
-    let total = u64::from(tensors) + 3 * u64::from(fm) + 2 * u64::from(FOOTPRINT_SLOT_WORDS);
-    let need_bytes = u32::try_from(total * 2).unwrap_or(u32::MAX);
+    let total = mul(3, fm)
+        .and_then(|f| f.checked_add(tensors))
+        .and_then(|t| t.checked_add(2 * FOOTPRINT_SLOT_WORDS))
+        .unwrap_or(u32::MAX / 2);
+    let need_bytes = mul(total, 2).unwrap_or(u32::MAX);
     if need_bytes > limits.nvm_bytes {
         return Err(PlanError::Nvm {
             need_bytes,
@@ -627,7 +693,7 @@ pub fn validate<'a>(plan: Plan<'a>, limits: &Limits) -> Result<ValidPlan<'a>, Pl
         feature_maps: [tensors, tensors + fm, tensors + 2 * fm],
         feature_map_words: fm,
         footprint: tensors + 3 * fm,
-        total_words: total as u32,
+        total_words: total,
     };
     Ok(ValidPlan { plan, layout })
 }
