@@ -269,6 +269,12 @@ impl<'p, 'a> Engine<'p, 'a> {
     pub fn start<N: Nvm>(&self, nvm: &mut N, input: &[i16]) -> Result<(), N::Error> {
         let (at, len) = self.input();
         nvm.write(Block::Input, at, &input[..(len as usize).min(input.len())])?;
+        self.restart(nvm)
+    }
+
+    /// Resets the footprint to the first batch, for an input already in place at
+    /// [`Engine::input`]. Idempotent.
+    pub fn restart<N: Nvm>(&self, nvm: &mut N) -> Result<(), N::Error> {
         let fp = self.plan.layout().footprint;
         nvm.write(Block::Footprint, fp + FOOTPRINT_SLOT_WORDS, &[0, 0, 0, 0])?;
         nvm.write(Block::Footprint, fp, &[0, 0, 0, 1])

@@ -33,8 +33,9 @@ pub const MAGIC: [u8; 4] = *b"INPL";
 /// The plan format this build writes and reads.
 pub const FORMAT_VERSION: u16 = 1;
 pub const PREAMBLE_LEN: usize = 20;
-/// Most layers a plan may hold.
-pub const MAX_LAYERS: usize = 16;
+/// Most layers a plan may hold (the search spaces produce at most 7). The device decodes the
+/// metadata into a fixed-capacity list, so this bounds its RAM and stack use.
+pub const MAX_LAYERS: usize = 8;
 /// Upper bound of the encoded metadata section.
 pub const META_MAX_LEN: usize = PlanMeta::POSTCARD_MAX_SIZE;
 /// Largest feature-map dimension, tile size or batch.
