@@ -137,7 +137,10 @@ export!(
 /// Variable shifts: one bit per step (counts are taken modulo the width, as the hardware would).
 macro_rules! shift {
     ($name:ident, $t:ty, $bits:expr, $op:tt) => {
-        export!(fn $name(a: $t, n: i16) -> $t {
+        export!(
+            // `$op` is a shift token; the compound form cannot be built from it.
+            #[allow(clippy::assign_op_pattern)]
+            fn $name(a: $t, n: i16) -> $t {
             let mut v = a;
             let mut k = (n as u16) & ($bits - 1);
             while k > 0 {
