@@ -8,17 +8,24 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{bail, Context, Result};
 
+mod firmware;
+
 const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
   demo    explore the reference CIFAR-10 network at 5 mF (Rehm 24 Ω) and print its design table
-  ci      format check, clippy (warnings are errors), no_std build of inas-common, the whole test suite";
+  ci         format check, clippy (warnings are errors), no_std build of inas-common, firmware sim-smoke,
+             the whole test suite
+  firmware   build the MSP430FR5994 firmware (smoke configuration) and check its sizes against the budgets
+  sim-smoke  run the firmware under mspdebug sim: logits equal the host engine's, also across a power failure";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("demo") => demo(&args[1..]),
         Some("ci") => ci(),
+        Some("firmware") => firmware::firmware(),
+        Some("sim-smoke") => firmware::sim_smoke(),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
@@ -35,20 +42,20 @@ fn main() -> ExitCode {
     }
 }
 
-fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives in the workspace root")
         .to_owned()
 }
 
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     c.current_dir(root());
     c
 }
 
-fn run(mut cmd: Command) -> Result<()> {
+pub(crate) fn run(mut cmd: Command) -> Result<()> {
     eprintln!("xtask: running {cmd:?}");
     let status = cmd
         .status()
@@ -132,6 +139,8 @@ fn ci() -> Result<()> {
     ]);
     run(clippy)?;
     no_std_check()?;
+    // The firmware, built from scratch with the nightly, run under mspdebug's simulator.
+    firmware::sim_smoke()?;
     // nextest does not run doctests; run them first so the suite's summary closes the output.
     let mut doc = cargo();
     doc.args(["test", "--workspace", "--doc", "--quiet"]);
