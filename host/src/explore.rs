@@ -336,10 +336,14 @@ pub fn explore_layer_int(p: &Platform, layer: &Layer) -> Result<LayerOutcome, Mo
     Ok(match best.design {
         Some(d) => {
             stats.ties = best.ties;
-            match model::evaluate_int(p, layer, &d, IfmRule::IntSweep)? {
-                Ok(design) => Ok((design, stats)),
-                Err(_) => unreachable!("the chosen design passed C0 and C1 in the sweep"),
-            }
+            // The same function the sweep used, on the same point: it passes C0 and C1 again.
+            let design = model::evaluate_int(p, layer, &d, IfmRule::IntSweep)?.map_err(|why| {
+                ModelError::Inconsistent {
+                    layer: layer.name.clone(),
+                    why: why.to_string(),
+                }
+            })?;
+            Ok((design, stats))
         }
         None => Err((misses.into_infeasible(p, layer), stats)),
     })
@@ -479,11 +483,12 @@ pub fn evaluate_fixed_network(
     net: &Network,
     designs: &[ExecDesign],
 ) -> Result<FixedResult, ModelError> {
-    assert_eq!(
-        net.layers.len(),
-        designs.len(),
-        "callers check one design per layer"
-    );
+    if net.layers.len() != designs.len() {
+        return Err(ModelError::DesignCount {
+            layers: net.layers.len(),
+            designs: designs.len(),
+        });
+    }
     let mut layers = Vec::with_capacity(designs.len());
     let mut latency = Some(0.0);
     let mut unsafe_layer = None;

@@ -510,6 +510,11 @@ impl std::fmt::Display for Rejected {
 pub enum ModelError {
     #[error("{layer}: {source}")]
     Recharge { layer: String, source: SupplyError },
+    #[error("expected one design per layer ({layers}), got {designs}")]
+    DesignCount { layers: usize, designs: usize },
+    /// The sweep's choice failed when evaluated again: a bug, reported rather than panicking.
+    #[error("{layer}: internal error: the chosen design no longer passes its checks ({why})")]
+    Inconsistent { layer: String, why: String },
 }
 
 /// Finishes an intermittent record once C0 and C1 passed (spec §8.3).
