@@ -519,6 +519,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn fixed_designs_must_match_the_layers() {
+        let p = Platform::new(
+            &crate::profile::Profile::reference(),
+            crate::model::Overrides::default(),
+        )
+        .unwrap();
+        let net = crate::network::HAR
+            .network(crate::network::HAR.example)
+            .unwrap();
+        let one = ExecDesign {
+            tr: 1,
+            tc: 1,
+            tm: 1,
+            tn: 1,
+            order: LoopOrder::ReuseI,
+            batch: 1,
+        };
+        let e = evaluate_fixed_network(&p, &net, &[one]).unwrap_err();
+        assert_eq!(
+            e,
+            ModelError::DesignCount {
+                layers: 5,
+                designs: 1
+            }
+        );
+    }
+
+    #[test]
     fn divisor_lists() {
         assert_eq!(divisors(30), vec![1, 2, 3, 5, 6, 10, 15, 30]);
         assert_eq!(divisors(1), vec![1]);
