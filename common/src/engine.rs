@@ -184,8 +184,8 @@ impl Geo {
 }
 
 /// Runs one validated plan.
-pub struct Engine<'p, 'a> {
-    plan: &'p ValidPlan<'a>,
+pub struct Engine<'p> {
+    plan: &'p ValidPlan,
 }
 
 /// Which feature-map buffer a layer reads and which two it writes, and where its result ends.
@@ -207,8 +207,8 @@ fn final_version(g: &Geo) -> u32 {
     }
 }
 
-impl<'p, 'a> Engine<'p, 'a> {
-    pub fn new(plan: &'p ValidPlan<'a>) -> Self {
+impl<'p> Engine<'p> {
+    pub fn new(plan: &'p ValidPlan) -> Self {
         Engine { plan }
     }
 
@@ -391,15 +391,15 @@ impl<'p, 'a> Engine<'p, 'a> {
 }
 
 /// One batch's context.
-struct Ctx<'p, 'a> {
-    plan: &'p ValidPlan<'a>,
+struct Ctx<'p> {
+    plan: &'p ValidPlan,
     l: &'p LayerDesc,
     g: Geo,
     input: u32,
     outs: [u32; 2],
 }
 
-impl Ctx<'_, '_> {
+impl Ctx<'_> {
     fn tensor(&self, offset: u32) -> u32 {
         self.plan.layout().tensors + offset
     }

@@ -327,25 +327,30 @@ pub struct NvmLayout {
 /// Words of one footprint slot.
 pub const FOOTPRINT_SLOT_WORDS: u32 = 4;
 
-/// A plan that passed [`validate`]: the engine runs nothing else.
+/// A plan that passed [`validate`] (or [`validate_meta`]): the engine runs nothing else. It
+/// holds the metadata and the NVM layout, not the tensor bytes: the engine reads tensors from
+/// NVM, and a device keeps them where the CPU may not even address them (the MSP430's FRAM
+/// above 64 KB).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ValidPlan<'a> {
-    plan: Plan<'a>,
+pub struct ValidPlan {
+    meta: PlanMeta,
+    tensor_elements: u32,
     layout: NvmLayout,
 }
 
-impl<'a> ValidPlan<'a> {
-    pub fn plan(&self) -> &Plan<'a> {
-        &self.plan
-    }
+impl ValidPlan {
     pub fn meta(&self) -> &PlanMeta {
-        &self.plan.meta
+        &self.meta
     }
     pub fn layers(&self) -> &[LayerDesc] {
-        &self.plan.meta.layers
+        &self.meta.layers
     }
     pub fn layout(&self) -> &NvmLayout {
         &self.layout
+    }
+    /// Number of Q15 values in the plan's tensor section.
+    pub fn tensor_elements(&self) -> u32 {
+        self.tensor_elements
     }
 }
 
@@ -658,9 +663,19 @@ fn check_layer(
     Ok(())
 }
 
-/// Checks a plan's contents against a device: a total function, every failure a typed error.
-pub fn validate<'a>(plan: Plan<'a>, limits: &Limits) -> Result<ValidPlan<'a>, PlanError> {
-    let meta = &plan.meta;
+/// Checks a decoded plan's contents against a device: a total function, every failure a typed
+/// error.
+pub fn validate(plan: &Plan<'_>, limits: &Limits) -> Result<ValidPlan, PlanError> {
+    validate_meta(plan.meta.clone(), plan.tensor_elements(), limits)
+}
+
+/// Checks metadata whose tensor section (of `tensor_elements` values) is stored elsewhere, as
+/// on a device that received the plan in chunks.
+pub fn validate_meta(
+    meta: PlanMeta,
+    tensor_elements: u32,
+    limits: &Limits,
+) -> Result<ValidPlan, PlanError> {
     if meta.layers.is_empty() {
         return Err(PlanError::NoLayers);
     }
@@ -670,14 +685,14 @@ pub fn validate<'a>(plan: Plan<'a>, limits: &Limits) -> Result<ValidPlan<'a>, Pl
     let mut prev = meta.input;
     let mut fm = meta.input.elements();
     for (index, l) in meta.layers.iter().enumerate() {
-        check_layer(l, prev, plan.tensor_elements(), limits).map_err(|fault| PlanError::Layer {
+        check_layer(l, prev, tensor_elements, limits).map_err(|fault| PlanError::Layer {
             index: index as u8,
             fault,
         })?;
         prev = l.output;
         fm = fm.max(l.output.elements());
     }
-    let tensors = plan.tensor_elements();
+    let tensors = tensor_elements;
     let total = mul(3, fm)
         .and_then(|f| f.checked_add(tensors))
         .and_then(|t| t.checked_add(2 * FOOTPRINT_SLOT_WORDS))
@@ -696,7 +711,11 @@ pub fn validate<'a>(plan: Plan<'a>, limits: &Limits) -> Result<ValidPlan<'a>, Pl
         footprint: tensors + 3 * fm,
         total_words: total,
     };
-    Ok(ValidPlan { plan, layout })
+    Ok(ValidPlan {
+        meta,
+        tensor_elements,
+        layout,
+    })
 }
 
 #[cfg(test)]
@@ -803,7 +822,7 @@ pub(crate) mod tests {
         assert_eq!(plan.meta, meta);
         assert_eq!(plan.tensor_elements() as usize, tensors.len());
         assert!((0..tensors.len()).all(|i| plan.tensor_value(i as u32) == tensors[i]));
-        let v = validate(plan, &LIMITS).unwrap();
+        let v = validate(&plan, &LIMITS).unwrap();
         let l = v.layout();
         assert_eq!(l.feature_map_words, 24);
         assert_eq!(l.feature_maps, [44, 68, 92]);
@@ -846,7 +865,7 @@ pub(crate) mod tests {
 
     fn fault(meta: &PlanMeta, tensors: &[i16], limits: &Limits) -> PlanError {
         let bytes = bytes_of(meta, tensors);
-        validate(Plan::decode(&bytes).unwrap(), limits).unwrap_err()
+        validate(&Plan::decode(&bytes).unwrap(), limits).unwrap_err()
     }
 
     #[test]
@@ -955,7 +974,7 @@ pub(crate) mod tests {
         #[test]
         fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
             if let Ok(p) = Plan::decode(&bytes) {
-                let _ = validate(p, &LIMITS);
+                let _ = validate(&p, &LIMITS);
             }
         }
 
@@ -973,7 +992,7 @@ pub(crate) mod tests {
             let crc = plan_crc(&bytes);
             bytes[16..20].copy_from_slice(&crc.to_le_bytes());
             if let Ok(p) = Plan::decode(&bytes) {
-                let _ = validate(p, &LIMITS);
+                let _ = validate(&p, &LIMITS);
             }
             let n = cut.index(bytes.len());
             let _ = Plan::decode(&bytes[..n]);

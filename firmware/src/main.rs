@@ -54,7 +54,7 @@ static mut COMMITS: u16 = 0;
 
 static mut VM: [i16; VM_WORDS] = [0; VM_WORDS];
 /// The decoded plan, kept out of `main`'s stack frame.
-static mut VALID_PLAN: MaybeUninit<ValidPlan<'static>> = MaybeUninit::uninit();
+static mut VALID_PLAN: MaybeUninit<ValidPlan> = MaybeUninit::uninit();
 #[no_mangle]
 static mut RESULT: [i16; 32] = [0; 32];
 #[no_mangle]
@@ -106,13 +106,32 @@ fn finish(status: u16) -> ! {
     loop {}
 }
 
-/// Decodes and validates the stored plan into a static. Not inlined: its temporaries (the
-/// metadata is about 1 KB) then live in a frame that is gone before the engine runs.
+/// Decodes and validates the stored plan into a static; on the first boot of a run, also puts
+/// its tensors and the input into NVM and resets the footprint. Not inlined: its temporaries
+/// (the metadata is about 0.5 KB, copied while decoding) live in a frame that is gone before
+/// the engine runs.
 #[inline(never)]
-fn load_plan(bytes: &'static [u8], limits: &Limits) -> Option<&'static ValidPlan<'static>> {
-    let plan = Plan::decode(bytes).and_then(|p| validate(p, limits)).ok()?;
+fn load_plan(bytes: &'static [u8], limits: &Limits) -> Option<&'static ValidPlan> {
+    let source = Plan::decode(bytes).ok()?;
+    let plan = validate(&source, limits).ok()?;
     // SAFETY: single-threaded; written once per boot, before any reader.
-    Some(unsafe { (*addr_of_mut!(VALID_PLAN)).write(plan) })
+    let plan: &'static ValidPlan = unsafe { (*addr_of_mut!(VALID_PLAN)).write(plan) };
+    // SAFETY: single-threaded; STARTED lives in FRAM and survives resets.
+    if unsafe { *addr_of!(STARTED) } != STARTED_MAGIC {
+        let layout = plan.layout();
+        for i in 0..source.tensor_elements() {
+            nvm()[(layout.tensors + i) as usize] = source.tensor_value(i);
+        }
+        let engine = Engine::new(plan);
+        let (at, len) = engine.input();
+        for (i, pair) in INPUT.chunks_exact(2).take(len as usize).enumerate() {
+            nvm()[at as usize + i] = i16::from_le_bytes([pair[0], pair[1]]);
+        }
+        let _ = engine.restart(&mut Fram);
+        // SAFETY: as above. Set last: a reset before this point starts the run over.
+        unsafe { *addr_of_mut!(STARTED) = STARTED_MAGIC };
+    }
+    Some(plan)
 }
 
 #[entry]
@@ -128,20 +147,6 @@ fn main() -> ! {
     };
     let engine = Engine::new(plan);
     let mut fram = Fram;
-    // SAFETY: single-threaded; STARTED lives in FRAM and survives resets.
-    if unsafe { *addr_of!(STARTED) } != STARTED_MAGIC {
-        let p = plan.plan();
-        let layout = plan.layout();
-        for i in 0..p.tensor_elements() {
-            nvm()[(layout.tensors + i) as usize] = p.tensor_value(i);
-        }
-        let (at, len) = engine.input();
-        for (i, pair) in INPUT.chunks_exact(2).take(len as usize).enumerate() {
-            nvm()[at as usize + i] = i16::from_le_bytes([pair[0], pair[1]]);
-        }
-        let _ = engine.restart(&mut fram);
-        unsafe { *addr_of_mut!(STARTED) = STARTED_MAGIC };
-    }
     // SAFETY: VM is only used here.
     let vm = unsafe { &mut *addr_of_mut!(VM) };
     loop {

@@ -8,14 +8,14 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let limits = Limits { vm_bytes: 2048, nvm_bytes: 256 * 1024 };
     if let Ok(p) = Plan::decode(data) {
-        let _ = validate(p, &limits);
+        let _ = validate(&p, &limits);
     }
     if data.len() >= PREAMBLE_LEN {
         let mut fixed = data.to_vec();
         let crc = plan_crc(&fixed);
         fixed[16..20].copy_from_slice(&crc.to_le_bytes());
         if let Ok(p) = Plan::decode(&fixed) {
-            let _ = validate(p, &limits);
+            let _ = validate(&p, &limits);
         }
     }
 });

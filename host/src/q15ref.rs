@@ -2,18 +2,17 @@
 //! arithmetic (per input-channel tile, taps row-major; GAP per spatial tile), none of the
 //! tiling, buffering or preservation. Any difference from the engine is an engine bug.
 
-use inas_common::plan::{LayerKind, ValidPlan};
+use inas_common::plan::{LayerKind, Plan};
 use inas_common::q15::{add_sat, dot, relu, Acc};
 
-/// The outputs of every layer, last one the logits.
-pub fn forward(plan: &ValidPlan<'_>, input: &[i16]) -> Vec<Vec<i16>> {
-    let p = plan.plan();
+/// The outputs of every layer of a (validated) plan, last one the logits.
+pub fn forward(p: &Plan<'_>, input: &[i16]) -> Vec<Vec<i16>> {
     let tensor = |offset: u32, len: u32| -> Vec<i16> {
         (offset..offset + len).map(|i| p.tensor_value(i)).collect()
     };
     let mut x = input.to_vec();
     let mut outs = vec![];
-    for l in plan.layers() {
+    for l in &p.meta.layers {
         let (h, w, n) = (l.input.h as usize, l.input.w as usize, l.input.c as usize);
         let (r, c, m) = (
             l.output.h as usize,

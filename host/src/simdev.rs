@@ -85,11 +85,13 @@ impl Mac for SimNvm {
 }
 
 impl SimNvm {
-    /// An NVM sized for a plan, with its tensor section in place.
-    pub fn for_plan(plan: &inas_common::plan::ValidPlan<'_>) -> SimNvm {
+    /// An NVM sized for a validated plan, with the tensor section of its bytes `p` in place.
+    pub fn for_plan(
+        plan: &inas_common::plan::ValidPlan,
+        p: &inas_common::plan::Plan<'_>,
+    ) -> SimNvm {
         let layout = plan.layout();
         let mut nvm = SimNvm::new(layout.total_words as usize);
-        let p = plan.plan();
         for i in 0..p.tensor_elements() {
             nvm.words[(layout.tensors + i) as usize] = p.tensor_value(i);
         }
@@ -98,7 +100,7 @@ impl SimNvm {
 }
 
 use inas_common::engine::{Engine, EngineError, Step};
-use inas_common::plan::ValidPlan;
+use inas_common::plan::{Plan, ValidPlan};
 
 use crate::profile::{CostTable, Side};
 use crate::supply::{Capacitor, Harvester, Recharge};
@@ -195,7 +197,7 @@ impl EnergyDevice {
     /// then power down and recharge.
     pub fn run_intermittent(
         &mut self,
-        plan: &ValidPlan<'_>,
+        plan: &ValidPlan,
     ) -> Result<EnergyRun, EngineError<PowerFail>> {
         let engine = Engine::new(plan);
         let mut vm = vec![0i16; engine.vm_words()];
@@ -293,12 +295,13 @@ impl Mac for EnergyDevice {
 /// after each failure (volatile memory poisoned, device rebooted), the next one. Returns the
 /// outputs and the number of failures that struck.
 pub fn run_with_cuts(
-    plan: &ValidPlan<'_>,
+    plan: &ValidPlan,
+    source: &Plan<'_>,
     input: &[i16],
     mut next_cut: impl FnMut(&SimNvm) -> Option<Cut>,
 ) -> Result<(Vec<i16>, u64), EngineError<PowerFail>> {
     let engine = Engine::new(plan);
-    let mut nvm = SimNvm::for_plan(plan);
+    let mut nvm = SimNvm::for_plan(plan, source);
     engine.start(&mut nvm, input)?;
     nvm.cut = next_cut(&nvm);
     let mut vm = vec![0x5A5A_u16 as i16; engine.vm_words()];
@@ -323,11 +326,12 @@ pub fn run_with_cuts(
 /// The writes of a clean run after `start`: their indices (as [`Cut::write`] counts them)
 /// and lengths, to enumerate every write and torn-write point.
 pub fn write_log(
-    plan: &ValidPlan<'_>,
+    plan: &ValidPlan,
+    source: &Plan<'_>,
     input: &[i16],
 ) -> Result<(u64, Vec<usize>), EngineError<PowerFail>> {
     let engine = Engine::new(plan);
-    let mut nvm = SimNvm::for_plan(plan);
+    let mut nvm = SimNvm::for_plan(plan, source);
     engine.start(&mut nvm, input)?;
     let first = nvm.writes;
     engine.run(&mut nvm, &mut vec![0; engine.vm_words()])?;

@@ -36,8 +36,9 @@ fn check(dataset: Dataset, arch: &[u32], cap: f64, rehm: f64) -> (u64, f64, f64)
         1,
     )
     .unwrap();
+    let source = Plan::decode(&bytes).unwrap();
     let plan = validate(
-        Plan::decode(&bytes).unwrap(),
+        &source,
         &Limits {
             vm_bytes: 2048,
             nvm_bytes: 1 << 20,
@@ -45,7 +46,7 @@ fn check(dataset: Dataset, arch: &[u32], cap: f64, rehm: f64) -> (u64, f64, f64)
     )
     .unwrap();
     let input = random_input(plan.meta().input.elements() as usize, 1);
-    let mut nvm = SimNvm::for_plan(&plan);
+    let mut nvm = SimNvm::for_plan(&plan, &source);
     let engine = Engine::new(&plan);
     engine.start(&mut nvm, &input).unwrap();
     let mut dev = EnergyDevice::new(nvm, p.costs, p.cap, p.harvester);
@@ -55,7 +56,7 @@ fn check(dataset: Dataset, arch: &[u32], cap: f64, rehm: f64) -> (u64, f64, f64)
     let (at, len) = engine.output();
     assert_eq!(
         dev.nvm.words[at as usize..(at + len) as usize].to_vec(),
-        q15ref::forward(&plan, &input).pop().unwrap()
+        q15ref::forward(&source, &input).pop().unwrap()
     );
     // The model for the same designs, pricing GAP as our engine fetches it (no Q2 halo).
     let mut ours = profile.clone();

@@ -98,16 +98,21 @@ fn plan_bytes(net: &Network, designs: &[ExecDesign], seed: u64) -> Vec<u8> {
     .unwrap()
 }
 
-fn valid(bytes: &[u8]) -> Result<ValidPlan<'_>, plan::PlanError> {
-    plan::validate(Plan::decode(bytes)?, &LIMITS)
+/// A decoded plan and its validation.
+type Checked<'a> = (Plan<'a>, ValidPlan);
+
+fn valid(bytes: &[u8]) -> Result<Checked<'_>, plan::PlanError> {
+    let p = Plan::decode(bytes)?;
+    let v = plan::validate(&p, &LIMITS)?;
+    Ok((p, v))
 }
 
 fn run(
-    plan: &ValidPlan<'_>,
+    plan: &Checked<'_>,
     input: &[i16],
     next_cut: impl FnMut(&SimNvm) -> Option<Cut>,
 ) -> (Vec<i16>, u64) {
-    run_with_cuts(plan, input, next_cut).unwrap()
+    run_with_cuts(&plan.1, &plan.0, input, next_cut).unwrap()
 }
 
 proptest! {
@@ -129,9 +134,9 @@ proptest! {
             .collect();
         let bytes = plan_bytes(&net, &designs, seed);
         let Ok(plan) = valid(&bytes) else { return Ok(()) }; // too big for the VM
-        let input = random_input(plan.meta().input.elements() as usize, seed);
+        let input = random_input(plan.1.meta().input.elements() as usize, seed);
         let (out, _) = run(&plan, &input, |_| None);
-        let want = q15ref::forward(&plan, &input);
+        let want = q15ref::forward(&plan.0, &input);
         prop_assert_eq!(&out, want.last().unwrap());
     }
 }
@@ -171,9 +176,9 @@ fn exhaustive(space: &SearchSpace) {
     for (k, designs) in stress_designs(&net).iter().enumerate() {
         let bytes = plan_bytes(&net, designs, 40 + k as u64);
         let plan = valid(&bytes).unwrap_or_else(|e| panic!("{designs:?}: {e}"));
-        let input = random_input(plan.meta().input.elements() as usize, 9);
-        let want = q15ref::forward(&plan, &input).pop().unwrap();
-        let (first, lens) = write_log(&plan, &input).unwrap();
+        let input = random_input(plan.1.meta().input.elements() as usize, 9);
+        let want = q15ref::forward(&plan.0, &input).pop().unwrap();
+        let (first, lens) = write_log(&plan.1, &plan.0, &input).unwrap();
         assert!(lens.len() as u64 > first + 10);
         for w in first..lens.len() as u64 {
             for keep in 0..=lens[w as usize] {
@@ -221,9 +226,9 @@ fn random_failures_on_a_cifar_sized_net() {
     let designs: Vec<ExecDesign> = r.layers.iter().map(|l| l.design.exec()).collect();
     let bytes = plan_bytes(&net, &designs, 3);
     let plan = valid(&bytes).unwrap();
-    let input = random_input(plan.meta().input.elements() as usize, 3);
+    let input = random_input(plan.1.meta().input.elements() as usize, 3);
     let (clean, _) = run(&plan, &input, |_| None);
-    assert_eq!(clean, q15ref::forward(&plan, &input).pop().unwrap());
+    assert_eq!(clean, q15ref::forward(&plan.0, &input).pop().unwrap());
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     let mut total = 0;
     while total < 10_000 {

@@ -65,8 +65,9 @@ fn check(dataset: Dataset) {
         1,
     )
     .unwrap();
+    let source = Plan::decode(&bytes).unwrap();
     let plan = validate(
-        Plan::decode(&bytes).unwrap(),
+        &source,
         &Limits {
             vm_bytes: 2048,
             nvm_bytes: 1 << 20,
@@ -81,7 +82,7 @@ fn check(dataset: Dataset) {
     for _ in 0..trials {
         let x = sample(&mut rng);
         let want = forward_f32(&net, &x).pop().unwrap();
-        let mut nvm = SimNvm::for_plan(&plan);
+        let mut nvm = SimNvm::for_plan(&plan, &source);
         engine.start(&mut nvm, &q.input(&x)).unwrap();
         engine
             .run(&mut nvm, &mut vec![0; engine.vm_words()])

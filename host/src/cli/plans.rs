@@ -31,18 +31,19 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read plan {}", path.display()))
 }
 
-/// Decodes and validates a plan against the target it records.
-pub fn validated<'a>(path: &Path, bytes: &'a [u8]) -> Result<ValidPlan<'a>> {
+/// Decodes a plan and validates it against the target it records.
+pub fn validated<'a>(path: &Path, bytes: &'a [u8]) -> Result<(Plan<'a>, ValidPlan)> {
     let p = Plan::decode(bytes).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     let t = p.meta.target;
-    plan::validate(
-        p,
+    let v = plan::validate(
+        &p,
         &Limits {
             vm_bytes: t.vm_bytes,
             nvm_bytes: t.nvm_bytes,
         },
     )
-    .map_err(|e| anyhow!("{}: {e}", path.display()))
+    .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    Ok((p, v))
 }
 
 fn random(
@@ -90,7 +91,7 @@ fn random(
 
 fn show(path: &Path, as_json: bool) -> Result<i32> {
     let bytes = read(path)?;
-    let plan = validated(path, &bytes)?;
+    let (_, plan) = validated(path, &bytes)?;
     let meta = plan.meta();
     let profile = String::from_utf8_lossy(&meta.target.profile)
         .trim_end_matches('\0')
@@ -160,7 +161,7 @@ fn show(path: &Path, as_json: bool) -> Result<i32> {
         "\nNVM: {} words ({} B): tensors {} words, 3 feature-map buffers of {} words, footprint 2 slots",
         layout.total_words,
         layout.total_words * 2,
-        plan.plan().tensor_elements(),
+        plan.tensor_elements(),
         layout.feature_map_words
     );
     Ok(EXIT_OK)

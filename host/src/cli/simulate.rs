@@ -66,10 +66,10 @@ fn input_of(args: &SimulateArgs, n: usize) -> Result<Vec<i16>> {
 
 pub fn run(args: SimulateArgs) -> Result<i32> {
     let bytes = plans::read(&args.plan)?;
-    let plan = plans::validated(&args.plan, &bytes)?;
+    let (source, plan) = plans::validated(&args.plan, &bytes)?;
     let input = input_of(&args, plan.meta().input.elements() as usize)?;
-    let reference = q15ref::forward(&plan, &input).pop().unwrap_or_default();
-    let (outputs, _) = run_with_cuts(&plan, &input, |_| None).map_err(stopped)?;
+    let reference = q15ref::forward(&source, &input).pop().unwrap_or_default();
+    let (outputs, _) = run_with_cuts(&plan, &source, &input, |_| None).map_err(stopped)?;
     let mut r = Report {
         mismatches: u64::from(outputs != reference),
         outputs,
@@ -90,22 +90,14 @@ pub fn run(args: SimulateArgs) -> Result<i32> {
         Failures::None => {}
         Failures::Random(n) => {
             // Writes of a clean run, to spread the cuts over the whole inference.
-            let engine = Engine::new(&plan);
-            let mut clean = SimNvm::for_plan(&plan);
-            engine
-                .start(&mut clean, &input)
-                .map_err(|_| anyhow!("power failed during start"))?;
-            let first = clean.writes;
-            engine
-                .run(&mut clean, &mut vec![0; engine.vm_words()])
-                .map_err(|e| anyhow!("engine stopped: {e:?}"))?;
-            let spread = ((clean.writes - first) / 8).max(1);
+            let (first, lens) = write_log(&plan, &source, &input).map_err(stopped)?;
+            let spread = ((lens.len() as u64 - first) / 8).max(1);
             let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
             // Several failures per run, each at a random write torn at a random word, until
             // N have struck.
             while r.failures_injected < n {
                 let mut left = n - r.failures_injected;
-                let (out, injected) = run_with_cuts(&plan, &input, |nvm| {
+                let (out, injected) = run_with_cuts(&plan, &source, &input, |nvm| {
                     (left > 0).then(|| {
                         left -= 1;
                         Cut {
@@ -121,12 +113,12 @@ pub fn run(args: SimulateArgs) -> Result<i32> {
             }
         }
         Failures::EveryWrite => {
-            let (first, lens) = write_log(&plan, &input).map_err(stopped)?;
+            let (first, lens) = write_log(&plan, &source, &input).map_err(stopped)?;
             for w in first..lens.len() as u64 {
                 for keep in 0..=lens[w as usize] {
                     let mut armed = Some(Cut { write: w, keep });
                     let (out, injected) =
-                        run_with_cuts(&plan, &input, |_| armed.take()).map_err(stopped)?;
+                        run_with_cuts(&plan, &source, &input, |_| armed.take()).map_err(stopped)?;
                     r.runs += 1;
                     r.failures_injected += injected;
                     r.mismatches += u64::from(out != reference);
@@ -138,7 +130,7 @@ pub fn run(args: SimulateArgs) -> Result<i32> {
         let profile = Profile::load(&args.supply.profile)?;
         let platform = Platform::new(&profile, args.supply.overrides())?;
         let engine = Engine::new(&plan);
-        let mut nvm = SimNvm::for_plan(&plan);
+        let mut nvm = SimNvm::for_plan(&plan, &source);
         engine
             .start(&mut nvm, &input)
             .map_err(|_| anyhow!("power failed during start"))?;
