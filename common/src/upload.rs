@@ -1,0 +1,395 @@
+//! The device side of a plan upload, sans-IO: in-order chunks in, acknowledgements out, and at
+//! commit a validated plan whose tensors are already in NVM.
+//!
+//! A device never holds a whole plan in addressable memory (on the MSP430 the tensors go to
+//! FRAM above 64 KB). The receiver keeps only the preamble and metadata (bounded by
+//! [`META_MAX_LEN`]) and a running CRC, and streams the tensor section into NVM as 16-bit
+//! words at a staging address the device chooses; a half-received or refused plan therefore
+//! never touches the plan the device is running.
+
+use crc::{Crc, Digest, CRC_32_ISO_HDLC};
+
+use crate::engine::{Block, Nvm};
+use crate::plan::{
+    validate_meta, Limits, PlanError, PlanMeta, Preamble, ValidPlan, META_MAX_LEN, PREAMBLE_LEN,
+};
+
+static CRC32: Crc<u32> = Crc::<u32>::new(&CRC_32_ISO_HDLC);
+
+/// Why an upload step was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UploadError {
+    /// A chunk or commit without a `begin`.
+    NotStarted,
+    /// A chunk that does not continue where the last one ended: resend from `next`.
+    Sequence { next: u32 },
+    /// Data past the announced length.
+    Overrun,
+    /// The plan is larger than the device stores.
+    TooLarge { len: u32, max: u32 },
+    /// Commit before every byte arrived.
+    Incomplete { received: u32, len: u32 },
+    /// The bytes do not match the CRC announced at `begin`.
+    Crc,
+    /// The plan itself is refused (container or contents).
+    Plan(PlanError),
+}
+
+impl From<PlanError> for UploadError {
+    fn from(e: PlanError) -> Self {
+        UploadError::Plan(e)
+    }
+}
+
+/// Receives one plan at a time.
+pub struct PlanReceiver {
+    state: Option<Receiving>,
+}
+
+struct Receiving {
+    len: u32,
+    crc: u32,
+    next: u32,
+    digest: Digest<'static, u32>,
+    /// Preamble and metadata bytes (the first `PREAMBLE_LEN + meta_len`).
+    head: [u8; PREAMBLE_LEN + META_MAX_LEN],
+    preamble: Option<Preamble>,
+    /// The low byte of a tensor word whose high byte has not arrived yet.
+    pending: Option<u8>,
+    /// NVM word address of tensor value 0.
+    staging: u32,
+}
+
+impl Default for PlanReceiver {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PlanReceiver {
+    pub const fn new() -> Self {
+        PlanReceiver { state: None }
+    }
+
+    /// Starts an upload of `len` bytes whose CRC-32 (as in the plan's preamble) is `crc`;
+    /// tensors will be written from NVM word `staging` on. Abandons any upload in progress.
+    pub fn begin(
+        &mut self,
+        len: u32,
+        crc: u32,
+        max_len: u32,
+        staging: u32,
+    ) -> Result<(), UploadError> {
+        self.state = None;
+        if len > max_len {
+            return Err(UploadError::TooLarge { len, max: max_len });
+        }
+        if (len as usize) < PREAMBLE_LEN {
+            return Err(UploadError::Plan(PlanError::Truncated {
+                need: PREAMBLE_LEN as u32,
+                got: len,
+            }));
+        }
+        self.state = Some(Receiving {
+            len,
+            crc,
+            next: 0,
+            digest: CRC32.digest(),
+            head: [0; PREAMBLE_LEN + META_MAX_LEN],
+            preamble: None,
+            pending: None,
+            staging,
+        });
+        Ok(())
+    }
+
+    /// Takes the bytes at `offset`; returns the next offset expected. Chunks must arrive in
+    /// order: a repeated or skipped offset is refused with the offset to resend from.
+    /// Any refusal but [`UploadError::Sequence`] abandons the upload.
+    pub fn chunk<N: Nvm>(
+        &mut self,
+        nvm: &mut N,
+        offset: u32,
+        data: &[u8],
+    ) -> Result<u32, ChunkError<N::Error>> {
+        let result = self.take_chunk(nvm, offset, data);
+        if matches!(result, Err(ChunkError::Upload(e)) if !matches!(e, UploadError::Sequence { .. }))
+            || matches!(result, Err(ChunkError::Device(_)))
+        {
+            self.state = None;
+        }
+        result
+    }
+
+    fn take_chunk<N: Nvm>(
+        &mut self,
+        nvm: &mut N,
+        offset: u32,
+        data: &[u8],
+    ) -> Result<u32, ChunkError<N::Error>> {
+        let r = self
+            .state
+            .as_mut()
+            .ok_or(ChunkError::Upload(UploadError::NotStarted))?;
+        if offset != r.next {
+            return Err(ChunkError::Upload(UploadError::Sequence { next: r.next }));
+        }
+        let end = u32::try_from(data.len())
+            .ok()
+            .and_then(|n| offset.checked_add(n));
+        if end.is_none_or(|end| end > r.len) {
+            return Err(ChunkError::Upload(UploadError::Overrun));
+        }
+        for (i, &b) in data.iter().enumerate() {
+            let at = offset as usize + i;
+            // The CRC covers everything but its own field (bytes 16..20).
+            if !(16..PREAMBLE_LEN).contains(&at) {
+                r.digest.update(&[b]);
+            }
+            if at < r.head.len() {
+                r.head[at] = b;
+            }
+            if at + 1 == PREAMBLE_LEN {
+                let p = Preamble::read(&r.head[..PREAMBLE_LEN])
+                    .map_err(|e| ChunkError::Upload(e.into()))?;
+                if p.total_len != r.len {
+                    return Err(ChunkError::Upload(UploadError::Plan(PlanError::Lengths {
+                        total: p.total_len,
+                        meta: p.meta_len,
+                    })));
+                }
+                r.preamble = Some(p);
+            }
+            if let Some(p) = r.preamble {
+                let tensors_at = PREAMBLE_LEN + p.meta_len as usize;
+                if at >= tensors_at {
+                    match r.pending.take() {
+                        None => r.pending = Some(b),
+                        Some(lo) => {
+                            let word = ((at - tensors_at) / 2) as u32;
+                            let v = i16::from_le_bytes([lo, b]);
+                            nvm.write(Block::Weights, r.staging + word, &[v])
+                                .map_err(ChunkError::Device)?;
+                        }
+                    }
+                }
+            }
+        }
+        r.next = offset + data.len() as u32;
+        Ok(r.next)
+    }
+
+    /// Checks the CRC, decodes and validates the metadata. The upload ends either way.
+    pub fn commit(&mut self, limits: &Limits) -> Result<ValidPlan, UploadError> {
+        let r = self.state.take().ok_or(UploadError::NotStarted)?;
+        if r.next != r.len {
+            return Err(UploadError::Incomplete {
+                received: r.next,
+                len: r.len,
+            });
+        }
+        if r.digest.finalize() != r.crc {
+            return Err(UploadError::Crc);
+        }
+        let p = r.preamble.ok_or(UploadError::Plan(PlanError::Magic))?;
+        if p.crc32 != r.crc {
+            return Err(UploadError::Crc);
+        }
+        let meta_end = PREAMBLE_LEN + p.meta_len as usize;
+        let meta: PlanMeta = match postcard::take_from_bytes(&r.head[PREAMBLE_LEN..meta_end]) {
+            Ok((m, [])) => m,
+            _ => return Err(UploadError::Plan(PlanError::Meta)),
+        };
+        let tensor_bytes = p.total_len - meta_end as u32;
+        if !tensor_bytes.is_multiple_of(2) {
+            return Err(UploadError::Plan(PlanError::Lengths {
+                total: p.total_len,
+                meta: p.meta_len,
+            }));
+        }
+        Ok(validate_meta(meta, tensor_bytes / 2, limits)?)
+    }
+}
+
+/// A chunk was refused, or the NVM failed while storing it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChunkError<E> {
+    Upload(UploadError),
+    Device(E),
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use crate::plan::tests::{bytes_of, small_meta};
+    use crate::plan::{validate, Plan};
+    use proptest::prelude::*;
+    use std::vec;
+    use std::vec::Vec;
+
+    struct Words(Vec<i16>);
+
+    impl Nvm for Words {
+        type Error = ();
+        fn read(&mut self, _: Block, addr: u32, buf: &mut [i16]) -> Result<(), ()> {
+            let a = addr as usize;
+            buf.copy_from_slice(self.0.get(a..a + buf.len()).ok_or(())?);
+            Ok(())
+        }
+        fn write(&mut self, _: Block, addr: u32, data: &[i16]) -> Result<(), ()> {
+            let a = addr as usize;
+            self.0
+                .get_mut(a..a + data.len())
+                .ok_or(())?
+                .copy_from_slice(data);
+            Ok(())
+        }
+    }
+
+    const LIMITS: Limits = Limits {
+        vm_bytes: 2048,
+        nvm_bytes: 100_000,
+    };
+    const STAGING: u32 = 100;
+
+    fn crc_of(bytes: &[u8]) -> u32 {
+        u32::from_le_bytes([bytes[16], bytes[17], bytes[18], bytes[19]])
+    }
+
+    /// Uploads `bytes` in chunks of the given sizes (cycled).
+    fn upload(bytes: &[u8], sizes: &[usize], nvm: &mut Words) -> Result<ValidPlan, UploadError> {
+        let mut rx = PlanReceiver::new();
+        rx.begin(bytes.len() as u32, crc_of(bytes), 64 * 1024, STAGING)?;
+        let mut at = 0;
+        for &n in sizes.iter().cycle() {
+            if at == bytes.len() {
+                break;
+            }
+            let end = (at + n.max(1)).min(bytes.len());
+            let next = rx
+                .chunk(nvm, at as u32, &bytes[at..end])
+                .map_err(|e| match e {
+                    ChunkError::Upload(u) => u,
+                    ChunkError::Device(()) => UploadError::Overrun,
+                })?;
+            assert_eq!(next as usize, end);
+            at = end;
+        }
+        rx.commit(&LIMITS)
+    }
+
+    proptest! {
+        /// Any chunking gives the same validated plan as decoding the whole bytes, and leaves
+        /// exactly the tensor section in NVM at the staging address.
+        #[test]
+        fn any_chunking_gives_the_plan_and_its_tensors(sizes in prop::collection::vec(1usize..200, 1..8)) {
+            let (meta, tensors) = small_meta();
+            let bytes = bytes_of(&meta, &tensors);
+            let mut nvm = Words(vec![0; 1000]);
+            let got = upload(&bytes, &sizes, &mut nvm).unwrap();
+            let want = validate(&Plan::decode(&bytes).unwrap(), &LIMITS).unwrap();
+            prop_assert_eq!(&got, &want);
+            let staged = &nvm.0[STAGING as usize..STAGING as usize + tensors.len()];
+            prop_assert_eq!(staged, &tensors[..]);
+        }
+
+        /// Corrupting any byte is caught at the latest by commit; nothing panics.
+        #[test]
+        fn any_corruption_is_refused(at in any::<prop::sample::Index>(), flip in 1u8..=255) {
+            let (meta, tensors) = small_meta();
+            let mut bytes = bytes_of(&meta, &tensors);
+            let crc = crc_of(&bytes);
+            let i = at.index(bytes.len());
+            bytes[i] ^= flip;
+            let mut rx = PlanReceiver::new();
+            rx.begin(bytes.len() as u32, crc, 64 * 1024, STAGING).unwrap();
+            let mut nvm = Words(vec![0; 1000]);
+            let refused = rx.chunk(&mut nvm, 0, &bytes).is_err() || rx.commit(&LIMITS).is_err();
+            prop_assert!(refused, "a flipped byte at {i} was accepted");
+        }
+    }
+
+    #[test]
+    fn out_of_order_chunks_ask_for_a_resend_and_the_upload_goes_on() {
+        let (meta, tensors) = small_meta();
+        let bytes = bytes_of(&meta, &tensors);
+        let mut nvm = Words(vec![0; 1000]);
+        let mut rx = PlanReceiver::new();
+        rx.begin(bytes.len() as u32, crc_of(&bytes), 4096, STAGING)
+            .unwrap();
+        assert_eq!(rx.chunk(&mut nvm, 0, &bytes[..50]), Ok(50));
+        assert_eq!(
+            rx.chunk(&mut nvm, 0, &bytes[..50]),
+            Err(ChunkError::Upload(UploadError::Sequence { next: 50 }))
+        );
+        assert_eq!(
+            rx.chunk(&mut nvm, 80, &bytes[80..90]),
+            Err(ChunkError::Upload(UploadError::Sequence { next: 50 }))
+        );
+        assert_eq!(rx.chunk(&mut nvm, 50, &bytes[50..]), Ok(bytes.len() as u32));
+        assert!(rx.commit(&LIMITS).is_ok());
+        assert_eq!(rx.commit(&LIMITS), Err(UploadError::NotStarted));
+    }
+
+    #[test]
+    fn refusals_are_typed() {
+        let (meta, tensors) = small_meta();
+        let bytes = bytes_of(&meta, &tensors);
+        let mut nvm = Words(vec![0; 1000]);
+        let mut rx = PlanReceiver::new();
+        assert_eq!(
+            rx.begin(5000, 0, 4096, 0),
+            Err(UploadError::TooLarge {
+                len: 5000,
+                max: 4096
+            })
+        );
+        assert_eq!(
+            rx.chunk(&mut nvm, 0, &bytes),
+            Err(ChunkError::Upload(UploadError::NotStarted))
+        );
+        rx.begin(bytes.len() as u32, crc_of(&bytes), 4096, STAGING)
+            .unwrap();
+        rx.chunk(&mut nvm, 0, &bytes[..30]).unwrap();
+        assert_eq!(
+            rx.commit(&LIMITS),
+            Err(UploadError::Incomplete {
+                received: 30,
+                len: bytes.len() as u32
+            })
+        );
+        rx.begin(bytes.len() as u32, crc_of(&bytes) ^ 1, 4096, STAGING)
+            .unwrap();
+        rx.chunk(&mut nvm, 0, &bytes).unwrap();
+        assert_eq!(rx.commit(&LIMITS), Err(UploadError::Crc));
+        let mut newer = bytes.clone();
+        newer[4] = 2;
+        rx.begin(newer.len() as u32, crc_of(&newer), 4096, STAGING)
+            .unwrap();
+        assert_eq!(
+            rx.chunk(&mut nvm, 0, &newer),
+            Err(ChunkError::Upload(UploadError::Plan(PlanError::Version {
+                found: 2,
+                supported: 1
+            })))
+        );
+        // A refused chunk ends the upload.
+        assert_eq!(
+            rx.chunk(&mut nvm, 0, &bytes),
+            Err(ChunkError::Upload(UploadError::NotStarted))
+        );
+        // Valid container, contents too big for the device: refused at commit by validation.
+        rx.begin(bytes.len() as u32, crc_of(&bytes), 4096, STAGING)
+            .unwrap();
+        rx.chunk(&mut nvm, 0, &bytes).unwrap();
+        let tiny = Limits {
+            vm_bytes: 64,
+            nvm_bytes: 100_000,
+        };
+        assert!(matches!(
+            rx.commit(&tiny),
+            Err(UploadError::Plan(PlanError::Layer { index: 0, .. }))
+        ));
+    }
+}
