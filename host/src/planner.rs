@@ -118,6 +118,20 @@ pub fn build(
     Ok(out)
 }
 
+/// Decodes plan bytes and validates them against the target the plan records.
+pub fn open(bytes: &[u8]) -> Result<(plan::Plan<'_>, plan::ValidPlan), plan::PlanError> {
+    let p = plan::Plan::decode(bytes)?;
+    let t = p.meta.target;
+    let v = plan::validate(
+        &p,
+        &plan::Limits {
+            vm_bytes: t.vm_bytes,
+            nvm_bytes: t.nvm_bytes,
+        },
+    )?;
+    Ok((p, v))
+}
+
 /// Random Q15 tensors for a network (tests and demos), scaled so activations stay in range:
 /// weights uniform in ±1/sqrt(fan-in), small biases, shift 15.
 pub fn random_tensors(net: &Network, seed: u64) -> Vec<LayerTensors> {

@@ -9,7 +9,6 @@ use inas::profile::Profile;
 use inas::q15ref;
 use inas::simdev::{EnergyDevice, SimNvm};
 use inas_common::engine::Engine;
-use inas_common::plan::{validate, Limits, Plan};
 use inas_common::ExecDesign;
 
 fn check(dataset: Dataset, arch: &[u32], cap: f64, rehm: f64) -> (u64, f64, f64) {
@@ -36,15 +35,7 @@ fn check(dataset: Dataset, arch: &[u32], cap: f64, rehm: f64) -> (u64, f64, f64)
         1,
     )
     .unwrap();
-    let source = Plan::decode(&bytes).unwrap();
-    let plan = validate(
-        &source,
-        &Limits {
-            vm_bytes: 2048,
-            nvm_bytes: 1 << 20,
-        },
-    )
-    .unwrap();
+    let (source, plan) = planner::open(&bytes).unwrap();
     let input = random_input(plan.meta().input.elements() as usize, 1);
     let mut nvm = SimNvm::for_plan(&plan, &source);
     let engine = Engine::new(&plan);

@@ -5,16 +5,11 @@ use inas::network::{ModelType, Network, SearchSpace};
 use inas::planner::{self, random_input, random_tensors};
 use inas::q15ref;
 use inas::simdev::{run_with_cuts, write_log, Cut, SimNvm};
-use inas_common::plan::{self, Limits, Plan, ValidPlan};
+use inas_common::plan::{self, Plan, ValidPlan};
 use inas_common::{ExecDesign, LoopOrder};
 use proptest::prelude::*;
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
-
-const LIMITS: Limits = Limits {
-    vm_bytes: 2048,
-    nvm_bytes: 1 << 20,
-};
 
 const CONV1D: SearchSpace = SearchSpace {
     model: ModelType::Conv1d,
@@ -101,10 +96,9 @@ fn plan_bytes(net: &Network, designs: &[ExecDesign], seed: u64) -> Vec<u8> {
 /// A decoded plan and its validation.
 type Checked<'a> = (Plan<'a>, ValidPlan);
 
+/// Validated against the target the test plans record (2048 B VM, 1 MiB NVM).
 fn valid(bytes: &[u8]) -> Result<Checked<'_>, plan::PlanError> {
-    let p = Plan::decode(bytes)?;
-    let v = plan::validate(&p, &LIMITS)?;
-    Ok((p, v))
+    planner::open(bytes)
 }
 
 fn run(

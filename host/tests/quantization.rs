@@ -9,7 +9,6 @@ use inas::profile::Profile;
 use inas::quant::{forward_f32, quantize, FloatLayer, FloatNet};
 use inas::simdev::SimNvm;
 use inas_common::engine::Engine;
-use inas_common::plan::{validate, Limits, Plan};
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 
@@ -65,15 +64,7 @@ fn check(dataset: Dataset) {
         1,
     )
     .unwrap();
-    let source = Plan::decode(&bytes).unwrap();
-    let plan = validate(
-        &source,
-        &Limits {
-            vm_bytes: 2048,
-            nvm_bytes: 1 << 20,
-        },
-    )
-    .unwrap();
+    let (source, plan) = planner::open(&bytes).unwrap();
     let engine = Engine::new(&plan);
     let last = net.network.layers.len() - 1;
 

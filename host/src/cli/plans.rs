@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::{anyhow, Context, Result};
-use inas_common::plan::{self, vm_need_bytes, Limits, Plan, ValidPlan};
+use inas_common::plan::{self, vm_need_bytes, Plan, ValidPlan};
 use serde_json::json;
 
 use super::args::{NetArgs, PlanCommand, PowerArg, SupplyArgs};
@@ -31,19 +31,9 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read plan {}", path.display()))
 }
 
-/// Decodes a plan and validates it against the target it records.
+/// Decodes a plan file's bytes and validates them against the target the plan records.
 pub fn validated<'a>(path: &Path, bytes: &'a [u8]) -> Result<(Plan<'a>, ValidPlan)> {
-    let p = Plan::decode(bytes).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-    let t = p.meta.target;
-    let v = plan::validate(
-        &p,
-        &Limits {
-            vm_bytes: t.vm_bytes,
-            nvm_bytes: t.nvm_bytes,
-        },
-    )
-    .map_err(|e| anyhow!("{}: {e}", path.display()))?;
-    Ok((p, v))
+    planner::open(bytes).map_err(|e| anyhow!("{}: {e}", path.display()))
 }
 
 fn random(
