@@ -190,7 +190,9 @@ pub enum PlanCommand {
     },
     /// Describe a plan: header, layers, designs, memory.
     Show {
+        /// The plan file.
         plan: PathBuf,
+        /// Print one JSON object instead of the table.
         #[arg(long)]
         json: bool,
     },
@@ -227,6 +229,7 @@ pub enum HarvestArg {
 
 #[derive(Clone, Debug, Args)]
 pub struct SimulateArgs {
+    /// The plan file (from `inas plan random`, or a search).
     pub plan: PathBuf,
     /// `random` (seeded) or a JSON file holding an array of Q15 integers.
     #[arg(long, default_value = "random")]
@@ -242,6 +245,7 @@ pub struct SimulateArgs {
     pub harvest: HarvestArg,
     #[command(flatten)]
     pub supply: SupplyArgs,
+    /// Print one JSON object instead of the summary.
     #[arg(long)]
     pub json: bool,
 }
