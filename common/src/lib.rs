@@ -10,6 +10,7 @@ pub mod design;
 pub mod engine;
 pub mod plan;
 pub mod q15;
+pub mod session;
 pub mod upload;
 pub mod wire;
 

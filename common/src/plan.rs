@@ -425,6 +425,42 @@ pub enum PlanError {
     },
 }
 
+impl PlanError {
+    /// A compact code for a wire `Error` reply's `detail`: the error kind in bits 16..24, for a
+    /// layer error its index in bits 8..16 and the fault kind in bits 0..8.
+    pub fn detail(&self) -> u32 {
+        let kind = |k: u32| k << 16;
+        match self {
+            PlanError::Truncated { .. } => kind(1),
+            PlanError::Magic => kind(2),
+            PlanError::Version { .. } => kind(3),
+            PlanError::Flags(_) => kind(4),
+            PlanError::Lengths { .. } => kind(5),
+            PlanError::Crc { .. } => kind(6),
+            PlanError::Meta => kind(7),
+            PlanError::NoLayers => kind(8),
+            PlanError::Input => kind(9),
+            PlanError::Layer { index, fault } => {
+                let f = match fault {
+                    LayerFault::Chain => 1,
+                    LayerFault::Dimension => 2,
+                    LayerFault::Geometry => 3,
+                    LayerFault::Tile => 4,
+                    LayerFault::Batch => 5,
+                    LayerFault::Order => 6,
+                    LayerFault::Vm { .. } => 7,
+                    LayerFault::Weights { .. } => 8,
+                    LayerFault::Bias { .. } => 9,
+                    LayerFault::TensorRange => 10,
+                    LayerFault::Shift(_) => 11,
+                };
+                kind(10) | (u32::from(*index) << 8) | f
+            }
+            PlanError::Nvm { .. } => kind(11),
+        }
+    }
+}
+
 impl fmt::Display for LayerFault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -676,6 +712,49 @@ pub fn validate_meta(
     tensor_elements: u32,
     limits: &Limits,
 ) -> Result<ValidPlan, PlanError> {
+    let layout = check_meta(&meta, tensor_elements, limits)?;
+    Ok(ValidPlan {
+        meta,
+        tensor_elements,
+        layout,
+    })
+}
+
+/// Decodes postcard metadata and validates it into `place` (left `None` on refusal), the way a
+/// small device wants it: the decoded metadata moves once, into `place`, instead of through a
+/// chain of return values on a stack of a few kilobytes.
+pub fn validate_meta_bytes(
+    meta: &[u8],
+    tensor_elements: u32,
+    limits: &Limits,
+    place: &mut Option<ValidPlan>,
+) -> Result<(), PlanError> {
+    *place = None;
+    let meta = decode_meta(meta).ok_or(PlanError::Meta)?;
+    let layout = check_meta(&meta, tensor_elements, limits)?;
+    *place = Some(ValidPlan {
+        meta,
+        tensor_elements,
+        layout,
+    });
+    Ok(())
+}
+
+/// Not inlined: the decoder's temporaries are gone before validation runs.
+#[inline(never)]
+fn decode_meta(bytes: &[u8]) -> Option<PlanMeta> {
+    match postcard::take_from_bytes(bytes) {
+        Ok((m, [])) => Some(m),
+        _ => None,
+    }
+}
+
+#[inline(never)]
+fn check_meta(
+    meta: &PlanMeta,
+    tensor_elements: u32,
+    limits: &Limits,
+) -> Result<NvmLayout, PlanError> {
     if meta.layers.is_empty() {
         return Err(PlanError::NoLayers);
     }
@@ -704,17 +783,12 @@ pub fn validate_meta(
             have_bytes: limits.nvm_bytes,
         });
     }
-    let layout = NvmLayout {
+    Ok(NvmLayout {
         tensors: 0,
         feature_maps: [tensors, tensors + fm, tensors + 2 * fm],
         feature_map_words: fm,
         footprint: tensors + 3 * fm,
         total_words: total,
-    };
-    Ok(ValidPlan {
-        meta,
-        tensor_elements,
-        layout,
     })
 }
 

@@ -11,7 +11,7 @@ use crc::{Crc, Digest, CRC_32_ISO_HDLC};
 
 use crate::engine::{Block, Nvm};
 use crate::plan::{
-    validate_meta, Limits, PlanError, PlanMeta, Preamble, ValidPlan, META_MAX_LEN, PREAMBLE_LEN,
+    validate_meta_bytes, Limits, PlanError, Preamble, ValidPlan, META_MAX_LEN, PREAMBLE_LEN,
 };
 
 static CRC32: Crc<u32> = Crc::<u32>::new(&CRC_32_ISO_HDLC);
@@ -41,8 +41,15 @@ impl From<PlanError> for UploadError {
     }
 }
 
+/// Bytes of a plan head: the preamble and the largest metadata.
+const HEAD_LEN: usize = PREAMBLE_LEN + META_MAX_LEN;
+
 /// Receives one plan at a time.
 pub struct PlanReceiver {
+    /// Preamble and metadata bytes of the upload (the first `PREAMBLE_LEN + meta_len`); also
+    /// the buffer [`PlanReceiver::load_head`] reads a stored head into. Outside `state` so that
+    /// starting an upload builds nothing large on a small device's stack.
+    head: [u8; HEAD_LEN],
     state: Option<Receiving>,
 }
 
@@ -51,8 +58,6 @@ struct Receiving {
     crc: u32,
     next: u32,
     digest: Digest<'static, u32>,
-    /// Preamble and metadata bytes (the first `PREAMBLE_LEN + meta_len`).
-    head: [u8; PREAMBLE_LEN + META_MAX_LEN],
     preamble: Option<Preamble>,
     /// The low byte of a tensor word whose high byte has not arrived yet.
     pending: Option<u8>,
@@ -68,7 +73,10 @@ impl Default for PlanReceiver {
 
 impl PlanReceiver {
     pub const fn new() -> Self {
-        PlanReceiver { state: None }
+        PlanReceiver {
+            head: [0; HEAD_LEN],
+            state: None,
+        }
     }
 
     /// Starts an upload of `len` bytes whose CRC-32 (as in the plan's preamble) is `crc`;
@@ -95,7 +103,6 @@ impl PlanReceiver {
             crc,
             next: 0,
             digest: CRC32.digest(),
-            head: [0; PREAMBLE_LEN + META_MAX_LEN],
             preamble: None,
             pending: None,
             staging,
@@ -127,6 +134,7 @@ impl PlanReceiver {
         offset: u32,
         data: &[u8],
     ) -> Result<u32, ChunkError<N::Error>> {
+        let head = &mut self.head;
         let r = self
             .state
             .as_mut()
@@ -146,11 +154,11 @@ impl PlanReceiver {
             if !(16..PREAMBLE_LEN).contains(&at) {
                 r.digest.update(&[b]);
             }
-            if at < r.head.len() {
-                r.head[at] = b;
+            if at < head.len() {
+                head[at] = b;
             }
             if at + 1 == PREAMBLE_LEN {
-                let p = Preamble::read(&r.head[..PREAMBLE_LEN])
+                let p = Preamble::read(&head[..PREAMBLE_LEN])
                     .map_err(|e| ChunkError::Upload(e.into()))?;
                 if p.total_len != r.len {
                     return Err(ChunkError::Upload(UploadError::Plan(PlanError::Lengths {
@@ -181,6 +189,19 @@ impl PlanReceiver {
 
     /// Checks the CRC, decodes and validates the metadata. The upload ends either way.
     pub fn commit(&mut self, limits: &Limits) -> Result<ValidPlan, UploadError> {
+        let mut place = None;
+        self.commit_to(limits, &mut place)?;
+        place.ok_or(UploadError::NotStarted)
+    }
+
+    /// [`PlanReceiver::commit`] into `place` (left `None` on refusal): a device keeps its
+    /// plans in statics rather than moving half a kilobyte through its stack.
+    pub fn commit_to(
+        &mut self,
+        limits: &Limits,
+        place: &mut Option<ValidPlan>,
+    ) -> Result<(), UploadError> {
+        *place = None;
         let r = self.state.take().ok_or(UploadError::NotStarted)?;
         if r.next != r.len {
             return Err(UploadError::Incomplete {
@@ -195,19 +216,87 @@ impl PlanReceiver {
         if p.crc32 != r.crc {
             return Err(UploadError::Crc);
         }
-        let meta_end = PREAMBLE_LEN + p.meta_len as usize;
-        let meta: PlanMeta = match postcard::take_from_bytes(&r.head[PREAMBLE_LEN..meta_end]) {
-            Ok((m, [])) => m,
-            _ => return Err(UploadError::Plan(PlanError::Meta)),
-        };
-        let tensor_bytes = p.total_len - meta_end as u32;
-        if !tensor_bytes.is_multiple_of(2) {
-            return Err(UploadError::Plan(PlanError::Lengths {
-                total: p.total_len,
-                meta: p.meta_len,
-            }));
+        decode_into(&self.head, &p, limits, place)
+    }
+
+    /// [`PlanReceiver::commit_to`], and on success also stores the preamble and metadata (the
+    /// plan's head, [`HEAD_WORDS`] words, little-endian byte pairs) at NVM word `head_at`, so a
+    /// device that reboots can re-validate its plan with [`PlanReceiver::load_head`]. The upload
+    /// ends either way.
+    pub fn commit_into<N: Nvm>(
+        &mut self,
+        nvm: &mut N,
+        head_at: u32,
+        limits: &Limits,
+        place: &mut Option<ValidPlan>,
+    ) -> Result<(), ChunkError<N::Error>> {
+        self.commit_to(limits, place).map_err(ChunkError::Upload)?;
+        for (i, pair) in self.head.chunks(2).enumerate() {
+            let word = i16::from_le_bytes([pair[0], pair.get(1).copied().unwrap_or(0)]);
+            nvm.write(Block::Weights, head_at + i as u32, &[word])
+                .map_err(ChunkError::Device)?;
         }
-        Ok(validate_meta(meta, tensor_bytes / 2, limits)?)
+        Ok(())
+    }
+
+    /// Re-validates a plan from a head stored by [`PlanReceiver::commit_into`] into `place`:
+    /// the preamble's lengths and the metadata are checked again, so a damaged head is refused,
+    /// never trusted. (The CRC covered the whole plan at upload; it is not recomputed from NVM
+    /// here.) Abandons any upload in progress.
+    pub fn load_head<N: Nvm>(
+        &mut self,
+        nvm: &mut N,
+        head_at: u32,
+        limits: &Limits,
+        place: &mut Option<ValidPlan>,
+    ) -> Result<(), ChunkError<N::Error>> {
+        *place = None;
+        self.state = None;
+        let mut word = [0i16; 1];
+        for (i, pair) in self.head.chunks_mut(2).enumerate() {
+            nvm.read(Block::Weights, head_at + i as u32, &mut word)
+                .map_err(ChunkError::Device)?;
+            let [lo, hi] = word[0].to_le_bytes();
+            pair[0] = lo;
+            if let Some(b) = pair.get_mut(1) {
+                *b = hi;
+            }
+        }
+        let p =
+            Preamble::read(&self.head[..PREAMBLE_LEN]).map_err(|e| ChunkError::Upload(e.into()))?;
+        decode_into(&self.head, &p, limits, place).map_err(ChunkError::Upload)
+    }
+}
+
+/// Words a stored plan head (preamble and the largest metadata) takes in NVM.
+pub const HEAD_WORDS: u32 = HEAD_LEN.div_ceil(2) as u32;
+
+/// Decodes the metadata of `head` and validates it against the tensor section the preamble
+/// announces, into `place`. Not inlined: the decoder's temporaries are large for a small stack
+/// and should not add to any caller's frame.
+#[inline(never)]
+fn decode_into(
+    head: &[u8; HEAD_LEN],
+    p: &Preamble,
+    limits: &Limits,
+    place: &mut Option<ValidPlan>,
+) -> Result<(), UploadError> {
+    let lengths = UploadError::Plan(PlanError::Lengths {
+        total: p.total_len,
+        meta: p.meta_len,
+    });
+    let meta_end = PREAMBLE_LEN
+        .checked_add(p.meta_len as usize)
+        .filter(|&end| end <= head.len())
+        .ok_or(lengths)?;
+    match p.total_len.checked_sub(meta_end as u32) {
+        Some(t) if t.is_multiple_of(2) => Ok(validate_meta_bytes(
+            &head[PREAMBLE_LEN..meta_end],
+            t / 2,
+            limits,
+            place,
+        )?),
+        _ => Err(lengths),
     }
 }
 

@@ -236,6 +236,8 @@ pub enum ErrorCode {
     /// The engine stopped: `detail` has the layer.
     Engine,
     Unsupported,
+    /// Running needs an input written since the last run (a run overwrites it).
+    NoInput,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

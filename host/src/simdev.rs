@@ -3,6 +3,7 @@
 
 use inas_common::engine::{Block, Mac, Nvm};
 use inas_common::q15;
+use inas_common::session::Device;
 
 /// The power failed during an operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,6 +27,8 @@ pub struct SimNvm {
     pub write_lens: Vec<usize>,
     pub cut: Option<Cut>,
     pub failures: u64,
+    /// A stand-in cycle counter: one per word moved or multiplied.
+    pub clock: u32,
 }
 
 impl SimNvm {
@@ -36,6 +39,7 @@ impl SimNvm {
             write_lens: vec![],
             cut: None,
             failures: 0,
+            clock: 0,
         }
     }
 
@@ -56,6 +60,7 @@ impl Nvm for SimNvm {
     fn read(&mut self, _block: Block, addr: u32, buf: &mut [i16]) -> Result<(), PowerFail> {
         let r = self.range(addr, buf.len());
         buf.copy_from_slice(&self.words[r]);
+        self.clock = self.clock.wrapping_add(buf.len() as u32);
         Ok(())
     }
 
@@ -63,6 +68,7 @@ impl Nvm for SimNvm {
         let r = self.range(addr, data.len());
         let index = self.writes;
         self.writes += 1;
+        self.clock = self.clock.wrapping_add(data.len() as u32);
         self.write_lens.push(data.len());
         if let Some(cut) = self.cut.filter(|c| c.write == index) {
             let keep = cut.keep.min(data.len());
@@ -80,7 +86,14 @@ impl Nvm for SimNvm {
 impl Mac for SimNvm {
     type Error = PowerFail;
     fn dot(&mut self, x: &[i16], w: &[i16]) -> Result<i32, PowerFail> {
+        self.clock = self.clock.wrapping_add(x.len().min(w.len()) as u32);
         Ok(q15::dot(x, w))
+    }
+}
+
+impl Device for SimNvm {
+    fn cycles(&mut self) -> u32 {
+        self.clock
     }
 }
 
@@ -337,3 +350,171 @@ pub fn write_log(
     engine.run(&mut nvm, &mut vec![0; engine.vm_words()])?;
     Ok((first, nvm.write_lens))
 }
+
+/// A whole simulated device speaking the wire protocol: the shared [`Session`] over a
+/// [`SimNvm`], bytes in and frames out, with power failures at armed NVM writes. After a failure
+/// it reboots as the firmware does (volatile memory poisoned, session rebuilt from NVM) and goes
+/// on with any run in progress without host help; a message being handled when the power went
+/// is lost, as on the device.
+pub struct SimBoard {
+    pub nvm: SimNvm,
+    config: Config,
+    session: Option<Session>,
+    decoder: FrameDecoder,
+    vm: Vec<i16>,
+    /// Arms the next cut after each boot.
+    next_cut: CutPolicy,
+    pub boots: u32,
+    /// Resets the device did itself (`RunMode::Intermittent`).
+    pub power_downs: u32,
+}
+
+const POISON: i16 = 0x5A5A;
+
+/// Chooses the next power cut from the NVM's state (its write count).
+type CutPolicy = Box<dyn FnMut(&SimNvm) -> Option<Cut>>;
+
+impl SimBoard {
+    pub fn new(config: Config) -> SimBoard {
+        SimBoard {
+            nvm: SimNvm::new(config.nvm_words as usize),
+            config,
+            session: None,
+            decoder: FrameDecoder::new(),
+            vm: vec![POISON; config.vm_words as usize],
+            next_cut: Box::new(|_| None),
+            boots: 0,
+            power_downs: 0,
+        }
+    }
+
+    /// Sets the policy that arms a power cut after each boot (and arms the first now).
+    pub fn cuts(&mut self, next_cut: impl FnMut(&SimNvm) -> Option<Cut> + 'static) {
+        self.next_cut = Box::new(next_cut);
+        self.nvm.cut = (self.next_cut)(&self.nvm);
+    }
+
+    /// Powers the device up (again): boots until a boot survives, then finishes any run.
+    /// Returns the frames the device sent.
+    pub fn power_up(&mut self) -> Vec<u8> {
+        let mut out = vec![];
+        self.ensure_booted(&mut out);
+        out
+    }
+
+    fn reset(&mut self) {
+        self.session = None;
+        self.decoder = FrameDecoder::new();
+        self.vm.fill(POISON);
+    }
+
+    fn fail(&mut self) {
+        self.reset();
+        self.nvm.cut = (self.next_cut)(&self.nvm);
+    }
+
+    fn ensure_booted(&mut self, out: &mut Vec<u8>) {
+        while self.session.is_none() {
+            self.boots += 1;
+            let mut session = Session::new(self.config);
+            match session.boot(&mut self.nvm) {
+                Ok(()) => self.session = Some(session),
+                Err(PowerFail) => self.fail(),
+            }
+            self.finish_run(out);
+        }
+    }
+
+    /// Steps a run in progress to its end, through power failures and power-downs.
+    fn finish_run(&mut self, out: &mut Vec<u8>) {
+        loop {
+            let Some(session) = self.session.as_mut() else {
+                return;
+            };
+            if !session.running() {
+                return;
+            }
+            match session.step(&mut self.nvm, &mut self.vm) {
+                Ok(Stepped::Committed { power_down: false }) => {}
+                Ok(Stepped::Committed { power_down: true }) => {
+                    self.power_downs += 1;
+                    self.reset();
+                    self.ensure_booted(out);
+                    return;
+                }
+                Ok(Stepped::Finished(msg)) => send(&msg, out),
+                Err(PowerFail) => {
+                    self.fail();
+                    self.ensure_booted(out);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Feeds received bytes; returns the bytes (frames) the device sent in answer.
+    pub fn receive(&mut self, bytes: &[u8]) -> Vec<u8> {
+        let mut out = vec![];
+        self.ensure_booted(&mut out);
+        for &b in bytes {
+            let Some(frame) = self.decoder.push(b) else {
+                continue;
+            };
+            let frame = frame.map(<[u8]>::to_vec);
+            let Some(session) = self.session.as_mut() else {
+                continue;
+            };
+            match session.on_frame(
+                &mut self.nvm,
+                &mut self.vm,
+                frame.as_deref().map_err(|e| *e),
+            ) {
+                Ok(Some(reply)) => send(&reply, &mut out),
+                Ok(None) => {}
+                Err(PowerFail) => {
+                    self.fail();
+                    self.ensure_booted(&mut out);
+                    continue;
+                }
+            }
+            self.finish_run(&mut out);
+        }
+        out
+    }
+
+    /// Sends one message and decodes every reply frame.
+    pub fn exchange(&mut self, msg: &HostMsg<'_>) -> Vec<DeviceMsg> {
+        let mut frame = [0u8; MAX_FRAME];
+        let n = encode_message(msg, &mut frame).expect("host messages fit a frame");
+        decode_replies(&self.receive(&frame[..n]))
+    }
+
+    pub fn session(&self) -> Option<&Session> {
+        self.session.as_ref()
+    }
+}
+
+fn send(msg: &DeviceMsg, out: &mut Vec<u8>) {
+    let mut frame = [0u8; MAX_FRAME];
+    let n = encode_message(msg, &mut frame).expect("device messages fit a frame");
+    out.extend_from_slice(&frame[..n]);
+}
+
+/// Decodes a stream of device frames; undecodable ones are skipped.
+pub fn decode_replies(bytes: &[u8]) -> Vec<DeviceMsg> {
+    let mut d = FrameDecoder::new();
+    let mut out = vec![];
+    for &b in bytes {
+        if let Some(Ok(p)) = d.push(b) {
+            if let Ok(m) = decode_message(p) {
+                out.push(m);
+            }
+        }
+    }
+    out
+}
+
+use inas_common::session::{Config, Session, Stepped};
+use inas_common::wire::{
+    decode_message, encode_message, DeviceMsg, FrameDecoder, HostMsg, MAX_FRAME,
+};

@@ -1,0 +1,704 @@
+//! The device's side of the wire protocol, sans-IO: frames in, replies out, and the plan store
+//! and run state kept in NVM so that a power failure at any write loses nothing committed.
+//!
+//! The firmware, the virtual LaunchPad and the host tests all run this one state machine; a
+//! device only supplies [`Device`] (NVM, MAC, a cycle counter) and moves bytes.
+//!
+//! NVM map, in 16-bit words from the start of the device's NVM:
+//!
+//! | words | what |
+//! |---|---|
+//! | 0 | active plan slot: [`ACTIVE_MAGIC`] + slot, anything else means none |
+//! | 1..5 | run header: plan id (2), mode, state (written last) |
+//! | 5..17 | run counters, two slots of six words, sequence word last |
+//! | [`SLOTS_AT`].. | two plan slots: a head ([`HEAD_WORDS`]) then the engine's layout |
+//!
+//! An upload is staged in the slot that is not active; only a plan that passed its CRC and
+//! validation gets its head written, and the single active word switches to it. A
+//! half-received or refused plan therefore never replaces the good one.
+
+use crate::engine::{Block, Engine, EngineError, Mac, Nvm, Step};
+use crate::plan::{Limits, ValidPlan, FORMAT_VERSION};
+use crate::upload::{ChunkError, PlanReceiver, UploadError, HEAD_WORDS};
+use crate::wire::{
+    decode_message, BenchKind, Capabilities, Count48, DeviceMsg, ErrorCode, FrameError, HostMsg,
+    RunMode, RunResult, WireError, MAX_CHUNK, MAX_LOGITS, PROTOCOL_VERSION,
+};
+
+/// What the session needs from a device: its NVM and MAC unit (one power supply), and a clock.
+pub trait Device: Nvm + Mac<Error = <Self as Nvm>::Error> {
+    /// A wrapping count of CPU cycles while powered.
+    fn cycles(&mut self) -> u32;
+}
+
+/// A device's failure (for a simulator: its power failing).
+pub type DevError<D> = <D as Nvm>::Error;
+
+/// What a device is; the session derives the rest (slot sizes, limits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// NVM words the session owns, from word 0.
+    pub nvm_words: u32,
+    /// Words of the volatile buffer handed to [`Session::step`] and [`Session::handle`].
+    pub vm_words: u32,
+    pub device: [u8; 16],
+    pub firmware: [u8; 3],
+    pub clock_hz: u32,
+}
+
+/// Marks the active-slot word as valid (low bit: the slot).
+pub const ACTIVE_MAGIC: u16 = 0xA5A0;
+const ACTIVE: u32 = 0;
+const RUN_HEADER: u32 = 1;
+const COUNTERS: u32 = 5;
+const COUNTER_SLOT_WORDS: u32 = 6;
+/// First word of plan slot 0.
+pub const SLOTS_AT: u32 = 32;
+
+/// The run header's state word. Zeroed FRAM reads as `Idle`.
+const IDLE: u16 = 0;
+/// An input was written since the last run.
+const INPUT: u16 = 0x1A7A;
+const RUNNING: u16 = 0x52C1;
+const DONE: u16 = 0xD0DE;
+
+impl Config {
+    /// Words of one plan slot (head and layout).
+    pub fn slot_words(&self) -> u32 {
+        self.nvm_words.saturating_sub(SLOTS_AT) / 2
+    }
+
+    /// First word of a slot's head; its engine layout starts [`HEAD_WORDS`] later.
+    pub fn slot_at(&self, slot: u8) -> u32 {
+        SLOTS_AT + u32::from(slot & 1) * self.slot_words()
+    }
+
+    /// What a plan may use of one slot.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            vm_bytes: self.vm_words.saturating_mul(2),
+            nvm_bytes: self
+                .slot_words()
+                .saturating_sub(HEAD_WORDS)
+                .saturating_mul(2),
+        }
+    }
+
+    /// The largest plan file a slot can take (its tensor section must also fit the layout).
+    pub fn max_plan_bytes(&self) -> u32 {
+        self.slot_words().saturating_mul(2)
+    }
+
+    pub fn capabilities(&self) -> Capabilities {
+        let limits = self.limits();
+        Capabilities {
+            protocol: PROTOCOL_VERSION,
+            device: self.device,
+            firmware: self.firmware,
+            plan_format: FORMAT_VERSION,
+            vm_bytes: limits.vm_bytes,
+            nvm_bytes: limits.nvm_bytes,
+            max_plan_bytes: self.max_plan_bytes(),
+            max_chunk: MAX_CHUNK as u16,
+            clock_hz: self.clock_hz,
+        }
+    }
+}
+
+/// The device's NVM seen from one plan slot's layout (word 0 = the layout's word 0).
+struct InSlot<'d, D> {
+    dev: &'d mut D,
+    base: u32,
+}
+
+impl<D: Nvm> Nvm for InSlot<'_, D> {
+    type Error = D::Error;
+    fn read(&mut self, block: Block, addr: u32, buf: &mut [i16]) -> Result<(), DevError<D>> {
+        self.dev.read(block, self.base + addr, buf)
+    }
+    fn write(&mut self, block: Block, addr: u32, data: &[i16]) -> Result<(), DevError<D>> {
+        self.dev.write(block, self.base + addr, data)
+    }
+}
+
+impl<D: Device> Mac for InSlot<'_, D> {
+    type Error = <D as Nvm>::Error;
+    fn dot(&mut self, x: &[i16], w: &[i16]) -> Result<i32, Self::Error> {
+        self.dev.dot(x, w)
+    }
+    fn pool(&mut self, acc: &mut crate::q15::Acc, x: i16, w: i16) -> Result<(), Self::Error> {
+        self.dev.pool(acc, x, w)
+    }
+}
+
+/// Power cycles and on-time of the current run, as persisted at each commit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Counters {
+    power_cycles: u32,
+    on_cycles: Count48,
+    seq: u16,
+}
+
+impl Counters {
+    fn add_cycles(&mut self, n: u32) {
+        let (lo, carry) = self.on_cycles.lo.overflowing_add(n);
+        self.on_cycles.lo = lo;
+        self.on_cycles.hi = self.on_cycles.hi.wrapping_add(u16::from(carry));
+    }
+
+    fn read<N: Nvm>(nvm: &mut N) -> Result<Counters, N::Error> {
+        let mut w = [0i16; 2 * COUNTER_SLOT_WORDS as usize];
+        nvm.read(Block::Footprint, COUNTERS, &mut w)?;
+        let slot = |k: usize| {
+            let w = &w[k * 6..k * 6 + 6];
+            let u = |i: usize| w[i] as u16;
+            Counters {
+                power_cycles: u32::from(u(0)) | (u32::from(u(1)) << 16),
+                on_cycles: Count48 {
+                    hi: u(2),
+                    lo: u32::from(u(3)) | (u32::from(u(4)) << 16),
+                },
+                seq: u(5),
+            }
+        };
+        let (a, b) = (slot(0), slot(1));
+        // As the engine's footprint: the slot with the newer sequence word is complete.
+        Ok(if (a.seq.wrapping_sub(b.seq) as i16) > 0 {
+            a
+        } else {
+            b
+        })
+    }
+
+    /// Writes the next version into the other slot, sequence word last.
+    fn write<N: Nvm>(&mut self, nvm: &mut N) -> Result<(), N::Error> {
+        self.seq = self.seq.wrapping_add(1);
+        let at = COUNTERS + u32::from(self.seq % 2) * COUNTER_SLOT_WORDS;
+        let (pc, lo) = (self.power_cycles, self.on_cycles.lo);
+        nvm.write(
+            Block::Footprint,
+            at,
+            &[
+                pc as u16 as i16,
+                (pc >> 16) as u16 as i16,
+                self.on_cycles.hi as i16,
+                lo as u16 as i16,
+                (lo >> 16) as u16 as i16,
+            ],
+        )?;
+        nvm.write(Block::Footprint, at + 5, &[self.seq as i16])
+    }
+
+    /// Starts a run from zero: both slots cleared, the first one newest.
+    fn reset<N: Nvm>(nvm: &mut N) -> Result<(), N::Error> {
+        nvm.write(Block::Footprint, COUNTERS + COUNTER_SLOT_WORDS, &[0; 6])?;
+        nvm.write(Block::Footprint, COUNTERS, &[0, 0, 0, 0, 0, 1])
+    }
+}
+
+/// The run header: which plan the run is for, its mode and state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Header {
+    plan_id: u32,
+    mode: RunMode,
+    state: u16,
+}
+
+impl Header {
+    fn read<N: Nvm>(nvm: &mut N) -> Result<Header, N::Error> {
+        let mut w = [0i16; 4];
+        nvm.read(Block::Footprint, RUN_HEADER, &mut w)?;
+        Ok(Header {
+            plan_id: u32::from(w[0] as u16) | (u32::from(w[1] as u16) << 16),
+            mode: if w[2] == 1 {
+                RunMode::Continuous
+            } else {
+                RunMode::Intermittent
+            },
+            state: w[3] as u16,
+        })
+    }
+
+    fn write_state<N: Nvm>(nvm: &mut N, state: u16) -> Result<(), N::Error> {
+        nvm.write(Block::Footprint, RUN_HEADER + 3, &[state as i16])
+    }
+
+    /// Arms a run: plan and mode first, the state word last (until it lands, the input is
+    /// still there and the run command may simply be sent again).
+    fn arm<N: Nvm>(nvm: &mut N, plan_id: u32, mode: RunMode) -> Result<(), N::Error> {
+        let mode = match mode {
+            RunMode::Intermittent => 0,
+            RunMode::Continuous => 1,
+        };
+        nvm.write(
+            Block::Footprint,
+            RUN_HEADER,
+            &[plan_id as u16 as i16, (plan_id >> 16) as u16 as i16, mode],
+        )?;
+        Counters::reset(nvm)?;
+        Header::write_state(nvm, RUNNING)
+    }
+}
+
+/// After a batch of a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stepped {
+    /// A batch committed; in [`RunMode::Intermittent`] the device should now power down
+    /// (reset itself), so that every batch runs in a power cycle of its own.
+    Committed { power_down: bool },
+    /// The run ended: send this (a result or an error).
+    Finished(DeviceMsg),
+}
+
+/// A plan or input could not be installed without a host (see [`Session::install`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InstallError<E> {
+    Upload(UploadError),
+    Device(E),
+    /// Input longer than the plan's input.
+    InputSize {
+        len: u32,
+        max: u32,
+    },
+}
+
+impl<E> From<ChunkError<E>> for InstallError<E> {
+    fn from(e: ChunkError<E>) -> Self {
+        match e {
+            ChunkError::Upload(u) => InstallError::Upload(u),
+            ChunkError::Device(d) => InstallError::Device(d),
+        }
+    }
+}
+
+/// One device's protocol state. Everything that must survive a reset is in NVM; the rest
+/// ([`PlanReceiver`] progress, the decoded plans) is rebuilt by [`Session::boot`].
+///
+/// On a small device the session lives in a static ([`Session::new`] is `const`) and every
+/// plan is decoded in place: a validated plan is about half a kilobyte.
+pub struct Session {
+    config: Config,
+    rx: PlanReceiver,
+    /// The decoded plan of each slot (the staging slot's is scratch until it is activated).
+    plans: [Option<ValidPlan>; 2],
+    /// The active slot.
+    active: Option<u8>,
+    /// A run is in progress (armed in NVM).
+    running: bool,
+    /// Cycle count at boot or at the last commit.
+    mark: u32,
+}
+
+fn error(code: ErrorCode, detail: u32) -> DeviceMsg {
+    DeviceMsg::Error { code, detail }
+}
+
+/// The active slot and its plan (a free function so callers keep the other fields).
+fn active_plan(plans: &[Option<ValidPlan>; 2], active: Option<u8>) -> Option<(u8, &ValidPlan)> {
+    let slot = active?;
+    plans[usize::from(slot & 1)].as_ref().map(|p| (slot, p))
+}
+
+impl Session {
+    /// A session that knows nothing yet: call [`Session::boot`].
+    pub const fn new(config: Config) -> Session {
+        Session {
+            config,
+            rx: PlanReceiver::new(),
+            plans: [None, None],
+            active: None,
+            running: false,
+            mark: 0,
+        }
+    }
+
+    /// Recovers the stored plan and any run in progress. A boot during a run counts a power
+    /// cycle; the caller then goes on with [`Session::step`] without host help.
+    pub fn boot<D: Device>(&mut self, dev: &mut D) -> Result<(), DevError<D>> {
+        self.rx = PlanReceiver::new();
+        self.plans = [None, None];
+        self.active = None;
+        self.running = false;
+        self.mark = dev.cycles();
+        let mut w = [0i16; 1];
+        dev.read(Block::Footprint, ACTIVE, &mut w)?;
+        let active = w[0] as u16;
+        if active & !1 != ACTIVE_MAGIC {
+            return Ok(());
+        }
+        let slot = (active & 1) as u8;
+        let limits = self.config.limits();
+        let at = self.config.slot_at(slot);
+        let place = &mut self.plans[usize::from(slot)];
+        match self.rx.load_head(dev, at, &limits, place) {
+            Ok(()) => self.active = Some(slot),
+            Err(ChunkError::Device(e)) => return Err(e),
+            // A damaged head: the device has no plan (and says so) rather than a wrong one.
+            Err(ChunkError::Upload(_)) => return Ok(()),
+        }
+        let header = Header::read(dev)?;
+        if header.state == RUNNING && self.plan_id() == Some(header.plan_id) {
+            let mut c = Counters::read(dev)?;
+            c.power_cycles = c.power_cycles.wrapping_add(1);
+            c.write(dev)?;
+            self.running = true;
+        }
+        Ok(())
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The id of the stored plan, if any.
+    pub fn plan_id(&self) -> Option<u32> {
+        self.plan().map(|p| p.meta().plan_id)
+    }
+
+    pub fn plan(&self) -> Option<&ValidPlan> {
+        active_plan(&self.plans, self.active).map(|(_, p)| p)
+    }
+
+    /// Whether a run is in progress: call [`Session::step`] until it finishes.
+    pub fn running(&self) -> bool {
+        self.running
+    }
+
+    /// Handles one received frame (or a frame error) and returns the reply to send, if any.
+    /// After a `Run` the reply is `None` and [`Session::running`] is true.
+    pub fn on_frame<D: Device>(
+        &mut self,
+        dev: &mut D,
+        vm: &mut [i16],
+        frame: Result<&[u8], FrameError>,
+    ) -> Result<Option<DeviceMsg>, DevError<D>> {
+        let payload = match frame {
+            Ok(p) => p,
+            Err(FrameError::Crc) => return Ok(Some(error(ErrorCode::FrameCrc, 0))),
+            Err(_) => return Ok(Some(error(ErrorCode::Frame, 0))),
+        };
+        match decode_message::<HostMsg>(payload) {
+            Ok(msg) => self.handle(dev, vm, msg),
+            Err(WireError::Message | WireError::Frame(_)) => {
+                Ok(Some(error(ErrorCode::Decode, payload.len() as u32)))
+            }
+        }
+    }
+
+    /// Handles one message. Device errors (for a simulator: the power failing) come back as
+    /// `Err`; everything the host got wrong is an `Error` reply.
+    pub fn handle<D: Device>(
+        &mut self,
+        dev: &mut D,
+        vm: &mut [i16],
+        msg: HostMsg<'_>,
+    ) -> Result<Option<DeviceMsg>, DevError<D>> {
+        let reply = match msg {
+            HostMsg::Hello => DeviceMsg::Hello(self.config.capabilities()),
+            HostMsg::PlanBegin { len, crc32 } => {
+                let staging = self.staging_slot();
+                let at = self.config.slot_at(staging) + HEAD_WORDS;
+                match self.rx.begin(len, crc32, self.config.max_plan_bytes(), at) {
+                    Ok(()) => DeviceMsg::Ack { next: 0 },
+                    Err(e) => upload_error(e),
+                }
+            }
+            HostMsg::PlanChunk { offset, data } => match self.rx.chunk(dev, offset, data) {
+                Ok(next) => DeviceMsg::Ack { next },
+                Err(ChunkError::Upload(UploadError::Sequence { next })) => DeviceMsg::Nack {
+                    next,
+                    why: ErrorCode::Sequence,
+                },
+                Err(ChunkError::Upload(e)) => upload_error(e),
+                Err(ChunkError::Device(e)) => return Err(e),
+            },
+            HostMsg::PlanCommit => return self.commit(dev).map(Some),
+            HostMsg::WriteInput { offset, data } => return self.write_input(dev, offset, data),
+            HostMsg::Run { mode } => match active_plan(&self.plans, self.active) {
+                None => error(ErrorCode::NoPlan, 0),
+                Some(_) if Header::read(dev)?.state != INPUT => error(ErrorCode::NoInput, 0),
+                Some((slot, plan)) => {
+                    let base = self.config.slot_at(slot) + HEAD_WORDS;
+                    let engine = Engine::new(plan);
+                    engine.restart(&mut InSlot { dev, base })?;
+                    Header::arm(dev, plan.meta().plan_id, mode)?;
+                    self.running = true;
+                    self.mark = dev.cycles();
+                    return Ok(None);
+                }
+            },
+            HostMsg::Status => match active_plan(&self.plans, self.active) {
+                None => error(ErrorCode::NoPlan, 0),
+                Some((slot, plan)) => {
+                    let base = self.config.slot_at(slot) + HEAD_WORDS;
+                    let fp = Engine::new(plan).footprint(&mut InSlot { dev, base })?;
+                    let c = Counters::read(dev)?;
+                    DeviceMsg::Progress {
+                        layer: fp.layer,
+                        tile: fp.tile,
+                        power_cycles: c.power_cycles,
+                    }
+                }
+            },
+            HostMsg::Bench { kind, n, reps } => return self.bench(dev, vm, kind, n, reps),
+        };
+        Ok(Some(reply))
+    }
+
+    /// The slot an upload goes to: never the active one.
+    fn staging_slot(&self) -> u8 {
+        match active_plan(&self.plans, self.active) {
+            Some((slot, _)) => 1 - slot,
+            None => 0,
+        }
+    }
+
+    fn commit<D: Device>(&mut self, dev: &mut D) -> Result<DeviceMsg, DevError<D>> {
+        Ok(match self.activate(dev)? {
+            Ok(plan_id) => DeviceMsg::PlanStored { plan_id },
+            Err(e) => upload_error(e),
+        })
+    }
+
+    /// Commits the upload into the staging slot and makes it the active one.
+    fn activate<D: Device>(
+        &mut self,
+        dev: &mut D,
+    ) -> Result<Result<u32, UploadError>, DevError<D>> {
+        let staging = self.staging_slot();
+        let limits = self.config.limits();
+        let at = self.config.slot_at(staging);
+        let place = &mut self.plans[usize::from(staging)];
+        match self.rx.commit_into(dev, at, &limits, place) {
+            Ok(()) => {}
+            Err(ChunkError::Upload(e)) => return Ok(Err(e)),
+            Err(ChunkError::Device(e)) => return Err(e),
+        }
+        // A run of the old plan must not resume on the new one: end it before switching.
+        Header::write_state(dev, IDLE)?;
+        self.running = false;
+        dev.write(
+            Block::Footprint,
+            ACTIVE,
+            &[(ACTIVE_MAGIC | u16::from(staging)) as i16],
+        )?;
+        self.active = Some(staging);
+        Ok(Ok(self.plan_id().unwrap_or(0)))
+    }
+
+    fn write_input<D: Device>(
+        &mut self,
+        dev: &mut D,
+        offset: u32,
+        data: &[u8],
+    ) -> Result<Option<DeviceMsg>, DevError<D>> {
+        let Some((slot, plan)) = active_plan(&self.plans, self.active) else {
+            return Ok(Some(error(ErrorCode::NoPlan, 0)));
+        };
+        let (at, len) = Engine::new(plan).input();
+        let words = (data.len() / 2) as u32;
+        let fits =
+            data.len().is_multiple_of(2) && offset.checked_add(words).is_some_and(|end| end <= len);
+        if !fits {
+            return Ok(Some(error(ErrorCode::InputSize, len)));
+        }
+        Header::write_state(dev, IDLE)?;
+        self.running = false;
+        let base = self.config.slot_at(slot) + HEAD_WORDS + at + offset;
+        let mut buf = [0i16; MAX_CHUNK / 2];
+        for (i, chunk) in data.chunks(MAX_CHUNK).enumerate() {
+            let n = chunk.len() / 2;
+            for (v, pair) in buf.iter_mut().zip(chunk.chunks_exact(2)) {
+                *v = i16::from_le_bytes([pair[0], pair[1]]);
+            }
+            let to = base + (i * MAX_CHUNK / 2) as u32;
+            dev.write(Block::Input, to, &buf[..n])?;
+        }
+        Header::write_state(dev, INPUT)?;
+        Ok(Some(DeviceMsg::Ack {
+            next: offset + words,
+        }))
+    }
+
+    /// Runs one batch of the run in progress and persists the counters with it.
+    pub fn step<D: Device>(&mut self, dev: &mut D, vm: &mut [i16]) -> Result<Stepped, DevError<D>> {
+        let Some((slot, plan)) = active_plan(&self.plans, self.active) else {
+            self.running = false;
+            return Ok(Stepped::Finished(error(ErrorCode::NoPlan, 0)));
+        };
+        if !self.running {
+            return Ok(Stepped::Finished(error(ErrorCode::Sequence, 0)));
+        }
+        let base = self.config.slot_at(slot) + HEAD_WORDS;
+        let engine = Engine::new(plan);
+        let result = engine.step(&mut InSlot { dev, base }, vm);
+        let mut c = Counters::read(dev)?;
+        let now = dev.cycles();
+        c.add_cycles(now.wrapping_sub(self.mark));
+        self.mark = now;
+        match result {
+            Ok(Step::Committed { .. }) => {
+                c.write(dev)?;
+                let mode = Header::read(dev)?.mode;
+                Ok(Stepped::Committed {
+                    power_down: mode == RunMode::Intermittent,
+                })
+            }
+            Ok(Step::Done) => {
+                c.write(dev)?;
+                let (at, len) = engine.output();
+                let mut logits = [0i16; MAX_LOGITS];
+                let n = (len as usize).min(MAX_LOGITS);
+                let order = plan.layers()[plan.layers().len() - 1].design.order;
+                dev.read(Block::Output(order), base + at, &mut logits[..n])?;
+                Header::write_state(dev, DONE)?;
+                self.running = false;
+                Ok(Stepped::Finished(DeviceMsg::Result(RunResult {
+                    plan_id: plan.meta().plan_id,
+                    logits: logits[..n].iter().copied().collect(),
+                    on_cycles: c.on_cycles,
+                    power_cycles: c.power_cycles,
+                    off_time_ms: None,
+                })))
+            }
+            Err(EngineError::Device(e)) => Err(e),
+            Err(EngineError::Vm { layer, .. } | EngineError::Footprint { layer, .. }) => {
+                Header::write_state(dev, IDLE)?;
+                self.running = false;
+                Ok(Stepped::Finished(error(
+                    ErrorCode::Engine,
+                    u32::from(layer),
+                )))
+            }
+        }
+    }
+
+    /// Ends a run the device cannot go on with (its NVM refused an access): the run is dropped
+    /// so the device keeps answering; the host hears of it through the caller's error reply.
+    pub fn abort<D: Device>(&mut self, dev: &mut D) -> Result<(), DevError<D>> {
+        self.running = false;
+        Header::write_state(dev, IDLE)
+    }
+
+    /// Microbenchmarks for calibration, on scratch space in the staging slot (never the plan).
+    fn bench<D: Device>(
+        &mut self,
+        dev: &mut D,
+        vm: &mut [i16],
+        kind: BenchKind,
+        n: u16,
+        reps: u16,
+    ) -> Result<Option<DeviceMsg>, DevError<D>> {
+        let n_words = usize::from(n);
+        let scratch = self.config.slot_at(self.staging_slot()) + HEAD_WORDS;
+        let fits_vm = match kind {
+            BenchKind::Mac => 2 * n_words <= vm.len(),
+            _ => n_words <= vm.len(),
+        };
+        let fits_nvm = u32::from(n) <= self.config.limits().nvm_bytes / 2;
+        if !fits_vm || !fits_nvm || kind == BenchKind::Boot {
+            return Ok(Some(error(ErrorCode::Unsupported, u32::from(n))));
+        }
+        // An upload in progress would be overwritten: it is abandoned.
+        self.rx = PlanReceiver::new();
+        let start = dev.cycles();
+        let mut sink = 0i32;
+        for _ in 0..reps {
+            match kind {
+                BenchKind::Read => dev.read(Block::Ifm, scratch, &mut vm[..n_words])?,
+                BenchKind::Write => dev.write(
+                    Block::Output(crate::LoopOrder::ReuseO),
+                    scratch,
+                    &vm[..n_words],
+                )?,
+                BenchKind::Mac => {
+                    let (x, w) = vm.split_at(n_words);
+                    sink = sink.wrapping_add(dev.dot(x, &w[..n_words])?);
+                }
+                BenchKind::Commit => {
+                    dev.write(Block::Footprint, scratch, &[sink as i16, 0, 0])?;
+                    dev.write(Block::Footprint, scratch + 3, &[1])?;
+                }
+                BenchKind::Boot => {}
+            }
+        }
+        let elapsed = dev.cycles().wrapping_sub(start);
+        // Keeps the MAC results observable so no backend may skip the work.
+        core::hint::black_box(sink);
+        Ok(Some(DeviceMsg::BenchResult {
+            kind,
+            n,
+            reps,
+            cycles: Count48 { hi: 0, lo: elapsed },
+        }))
+    }
+
+    /// Stores a plan without a host (a flashing tool building an NVM image, or a test): the
+    /// same upload path as over the wire, into the staging slot, then activated.
+    pub fn install<D: Device>(
+        &mut self,
+        dev: &mut D,
+        plan: &[u8],
+    ) -> Result<u32, InstallError<DevError<D>>> {
+        let crc = match plan.get(16..20) {
+            Some(c) => u32::from_le_bytes([c[0], c[1], c[2], c[3]]),
+            None => 0,
+        };
+        let staging = self.staging_slot();
+        let at = self.config.slot_at(staging) + HEAD_WORDS;
+        let len = u32::try_from(plan.len()).unwrap_or(u32::MAX);
+        self.rx
+            .begin(len, crc, self.config.max_plan_bytes(), at)
+            .map_err(InstallError::Upload)?;
+        let mut offset = 0u32;
+        for chunk in plan.chunks(MAX_CHUNK) {
+            offset = self.rx.chunk(dev, offset, chunk)?;
+        }
+        self.activate(dev)
+            .map_err(InstallError::Device)?
+            .map_err(InstallError::Upload)
+    }
+
+    /// Writes an input and arms a run, so the device computes it at its next boot without a
+    /// host (and sends the result when it is done).
+    pub fn arm_run<D: Device>(
+        &mut self,
+        dev: &mut D,
+        input: &[i16],
+        mode: RunMode,
+    ) -> Result<(), InstallError<DevError<D>>> {
+        let Some((slot, plan)) = active_plan(&self.plans, self.active) else {
+            return Err(InstallError::Upload(UploadError::NotStarted));
+        };
+        let engine = Engine::new(plan);
+        let (_, len) = engine.input();
+        if input.len() as u32 > len {
+            return Err(InstallError::InputSize {
+                len: input.len() as u32,
+                max: len,
+            });
+        }
+        let base = self.config.slot_at(slot) + HEAD_WORDS;
+        engine
+            .start(&mut InSlot { dev, base }, input)
+            .map_err(InstallError::Device)?;
+        Header::arm(dev, plan.meta().plan_id, mode).map_err(InstallError::Device)?;
+        self.running = true;
+        Ok(())
+    }
+}
+
+fn upload_error(e: UploadError) -> DeviceMsg {
+    match e {
+        UploadError::TooLarge { max, .. } => error(ErrorCode::PlanTooLarge, max),
+        UploadError::Crc => error(ErrorCode::PlanCrc, 0),
+        UploadError::Plan(p) => error(ErrorCode::PlanInvalid, p.detail()),
+        UploadError::NotStarted => error(ErrorCode::Sequence, 0),
+        UploadError::Sequence { next } => DeviceMsg::Nack {
+            next,
+            why: ErrorCode::Sequence,
+        },
+        UploadError::Overrun => error(ErrorCode::Sequence, 1),
+        UploadError::Incomplete { received, .. } => error(ErrorCode::Sequence, received),
+    }
+}
