@@ -1,21 +1,31 @@
-//! inas firmware for the MSP430FR5994.
+//! inas firmware for the MSP430FR5994: the shared protocol session (`inas_common::session`)
+//! over this board's FRAM, multiplier and UART.
 //!
-//! This build is the smoke configuration: it runs an embedded plan on an embedded input with
-//! the shared engine, NVM in `.persistent` FRAM, and resumes across resets from the engine's
-//! footprint. Results go to `RESULT`/`STATUS` and the run ends in `test_done`, where a
-//! debugger or simulator reads them.
+//! The board build speaks the wire protocol on eUSCI_A0 (the LaunchPad's back-channel UART,
+//! 115200 8N1): it stores plans in the high FRAM through DMA, runs them intermittently and, after
+//! a power failure, resumes a run from the engine's footprint before listening again.
+//!
+//! The `smoke` build is what `mspdebug sim` can execute (no UART, DMA, timer or multiplier
+//! there): it installs a plan and an input embedded at build time through the same session
+//! calls the wire uses, runs it and leaves the logits in `RESULT` for the debugger, resuming
+//! across resets like the board build.
 #![no_std]
 #![no_main]
 #![feature(asm_experimental_arch)]
+#![cfg_attr(not(feature = "smoke"), feature(abi_msp430_interrupt))]
 
+#[cfg(not(feature = "smoke"))]
+mod board;
+#[cfg(feature = "smoke")]
+mod smoke;
+#[cfg(feature = "smoke")]
+use smoke as board;
 mod startup;
 
-use core::mem::MaybeUninit;
-use core::ptr::{addr_of, addr_of_mut};
+use core::ptr::addr_of_mut;
 
-use inas_common::engine::{Block, Engine, Mac, Nvm, Step};
-use inas_common::plan::{validate, Limits, Plan, ValidPlan};
-use inas_common::q15;
+use inas_common::session::{Config, Session, Stepped};
+use inas_common::wire::{DeviceMsg, ErrorCode};
 use msp430_rt::entry;
 // Links the interrupt vector table the runtime expects.
 use msp430fr5994 as _;
@@ -23,27 +33,18 @@ use msp430fr5994 as _;
 use inas_mspabi as _;
 use panic_msp430 as _;
 
-/// Words of FRAM the engine may use as NVM (tensors, feature maps, footprint).
-const NVM_WORDS: usize = 6144;
-/// Words of SRAM for the tile buffers.
+/// Words of SRAM for the engine's tile buffers.
 const VM_WORDS: usize = 1024;
-/// Marks that `start` completed for the embedded plan: later boots resume instead.
-const STARTED_MAGIC: u16 = 0x5157;
 
-/// Status codes left in `STATUS`.
-const OK: u16 = 0x600D;
-const BAD_PLAN: u16 = 0xBAD1;
-const ENGINE_ERROR: u16 = 0xBAD2;
+const CONFIG: Config = Config {
+    nvm_words: board::NVM_WORDS,
+    vm_words: VM_WORDS as u32,
+    device: *b"MSP430FR5994\0\0\0\0",
+    firmware: [0, 1, 0],
+    clock_hz: board::MCLK_HZ,
+};
 
-#[cfg(feature = "smoke")]
-static PLAN: &[u8] = include_bytes!(env!("INAS_SMOKE_PLAN"));
-#[cfg(feature = "smoke")]
-static INPUT: &[u8] = include_bytes!(env!("INAS_SMOKE_INPUT"));
-
-#[link_section = ".persistent"]
-static mut NVM: [i16; NVM_WORDS] = [0; NVM_WORDS];
-#[link_section = ".persistent"]
-static mut STARTED: u16 = 0;
+/// Boots so far (the FRAM copy survives resets).
 #[no_mangle]
 #[link_section = ".persistent"]
 static mut BOOTS: u16 = 0;
@@ -53,116 +54,172 @@ static mut BOOTS: u16 = 0;
 static mut COMMITS: u16 = 0;
 
 static mut VM: [i16; VM_WORDS] = [0; VM_WORDS];
-/// The decoded plan, kept out of `main`'s stack frame.
-static mut VALID_PLAN: MaybeUninit<ValidPlan> = MaybeUninit::uninit();
-#[no_mangle]
-static mut RESULT: [i16; 32] = [0; 32];
-#[no_mangle]
-static mut STATUS: u16 = 0;
+/// The session lives in a static: it holds the plan metadata and an upload's head buffer,
+/// more than the stack should carry.
+static mut SESSION: Session = Session::new(CONFIG);
 
-/// Where a debugger stops to read the results.
-#[no_mangle]
-#[inline(never)]
-pub extern "C" fn test_done() {
-    // SAFETY: a lone `nop` has no effect beyond keeping the function from being merged.
-    unsafe { core::arch::asm!("nop") };
+fn bump(counter: *mut u16) {
+    // SAFETY: single-threaded; the counters are only touched here.
+    unsafe { *counter = (*counter).wrapping_add(1) };
 }
 
-/// FRAM as the engine's NVM, with CPU copies (DMA comes with the board build).
-struct Fram;
-
-fn nvm() -> &'static mut [i16; NVM_WORDS] {
-    // SAFETY: single-threaded firmware, no interrupt touches NVM, one borrow at a time.
-    unsafe { &mut *addr_of_mut!(NVM) }
+/// Recovers the session from FRAM, in place in its static.
+fn boot(dev: &mut board::Board) -> Option<&'static mut Session> {
+    // SAFETY: single-threaded; this is the only reference to SESSION, taken once per boot.
+    let session = unsafe { &mut *addr_of_mut!(SESSION) };
+    session.boot(dev).ok()?;
+    Some(session)
 }
 
-impl Nvm for Fram {
-    type Error = core::convert::Infallible;
-
-    fn read(&mut self, _block: Block, addr: u32, buf: &mut [i16]) -> Result<(), Self::Error> {
-        let a = addr as usize;
-        buf.copy_from_slice(&nvm()[a..a + buf.len()]);
-        Ok(())
-    }
-
-    fn write(&mut self, _block: Block, addr: u32, data: &[i16]) -> Result<(), Self::Error> {
-        let a = addr as usize;
-        nvm()[a..a + data.len()].copy_from_slice(data);
-        Ok(())
-    }
-}
-
-impl Mac for Fram {
-    type Error = core::convert::Infallible;
-    fn dot(&mut self, x: &[i16], w: &[i16]) -> Result<i32, Self::Error> {
-        Ok(q15::dot(x, w))
-    }
-}
-
-fn finish(status: u16) -> ! {
-    // SAFETY: single-threaded; the debugger reads STATUS after test_done.
-    unsafe { *addr_of_mut!(STATUS) = status };
-    test_done();
-    loop {}
-}
-
-/// Decodes and validates the stored plan into a static; on the first boot of a run, also puts
-/// its tensors and the input into NVM and resets the footprint. Not inlined: its temporaries
-/// (the metadata is about 0.5 KB, copied while decoding) live in a frame that is gone before
-/// the engine runs.
-#[inline(never)]
-fn load_plan(bytes: &'static [u8], limits: &Limits) -> Option<&'static ValidPlan> {
-    let source = Plan::decode(bytes).ok()?;
-    let plan = validate(&source, limits).ok()?;
-    // SAFETY: single-threaded; written once per boot, before any reader.
-    let plan: &'static ValidPlan = unsafe { (*addr_of_mut!(VALID_PLAN)).write(plan) };
-    // SAFETY: single-threaded; STARTED lives in FRAM and survives resets.
-    if unsafe { *addr_of!(STARTED) } != STARTED_MAGIC {
-        let layout = plan.layout();
-        for i in 0..source.tensor_elements() {
-            nvm()[(layout.tensors + i) as usize] = source.tensor_value(i);
+/// Runs the run in progress to its end; returns the message to send.
+fn finish_run(session: &mut Session, dev: &mut board::Board, vm: &mut [i16]) -> Option<DeviceMsg> {
+    while session.running() {
+        match session.step(dev, vm) {
+            Ok(Stepped::Committed { power_down }) => {
+                bump(addr_of_mut!(COMMITS));
+                if power_down {
+                    board::power_down();
+                }
+            }
+            Ok(Stepped::Finished(msg)) => return Some(msg),
+            Err(e) => {
+                let _ = session.abort(dev);
+                return Some(DeviceMsg::Error {
+                    code: ErrorCode::Engine,
+                    detail: e.addr,
+                });
+            }
         }
-        let engine = Engine::new(plan);
-        let (at, len) = engine.input();
-        for (i, pair) in INPUT.chunks_exact(2).take(len as usize).enumerate() {
-            nvm()[at as usize + i] = i16::from_le_bytes([pair[0], pair[1]]);
-        }
-        let _ = engine.restart(&mut Fram);
-        // SAFETY: as above. Set last: a reset before this point starts the run over.
-        unsafe { *addr_of_mut!(STARTED) = STARTED_MAGIC };
     }
-    Some(plan)
+    None
+}
+
+#[cfg(not(feature = "smoke"))]
+mod serve {
+    //! The board build: the wire protocol on the UART.
+    use super::*;
+    use inas_common::wire::{encode_message, FrameDecoder, MAX_FRAME};
+
+    fn send(dev: &mut board::Board, msg: &DeviceMsg) {
+        let mut frame = [0u8; MAX_FRAME];
+        if let Ok(n) = encode_message(msg, &mut frame) {
+            dev.uart_write(&frame[..n]);
+        }
+    }
+
+    pub fn serve(session: &mut Session, dev: &mut board::Board, vm: &mut [i16]) -> ! {
+        let mut decoder = FrameDecoder::new();
+        loop {
+            if let Some(msg) = finish_run(session, dev, vm) {
+                send(dev, &msg);
+            }
+            let Some(byte) = dev.uart_read() else {
+                continue;
+            };
+            let Some(frame) = decoder.push(byte) else {
+                continue;
+            };
+            let reply = match session.on_frame(dev, vm, frame) {
+                Ok(reply) => reply,
+                Err(e) => Some(DeviceMsg::Error {
+                    code: ErrorCode::Engine,
+                    detail: e.addr,
+                }),
+            };
+            if let Some(msg) = reply {
+                send(dev, &msg);
+            }
+        }
+    }
+}
+
+#[cfg(feature = "smoke")]
+mod serve {
+    //! The smoke build: an embedded plan and input through the session's own calls; results
+    //! in statics a debugger reads at `test_done`.
+    use super::*;
+    use inas_common::wire::{HostMsg, RunMode, MAX_CHUNK};
+
+    static PLAN: &[u8] = include_bytes!(env!("INAS_SMOKE_PLAN"));
+    static INPUT: &[u8] = include_bytes!(env!("INAS_SMOKE_INPUT"));
+
+    const OK: u16 = 0x600D;
+    const BAD_PLAN: u16 = 0xBAD1;
+    const ENGINE_ERROR: u16 = 0xBAD2;
+    const BAD_INPUT: u16 = 0xBAD3;
+
+    #[no_mangle]
+    static mut RESULT: [i16; 32] = [0; 32];
+    #[no_mangle]
+    static mut STATUS: u16 = 0;
+
+    /// Where a debugger stops to read the results.
+    #[no_mangle]
+    #[inline(never)]
+    pub extern "C" fn test_done() {
+        // SAFETY: a lone `nop` has no effect beyond keeping the function from being merged.
+        unsafe { core::arch::asm!("nop") };
+    }
+
+    fn finish(status: u16) -> ! {
+        // SAFETY: single-threaded; the debugger reads STATUS after test_done.
+        unsafe { *addr_of_mut!(STATUS) = status };
+        test_done();
+        loop {
+            core::hint::spin_loop();
+        }
+    }
+
+    /// Installs the plan (unless a previous boot did) and the input, and arms a run, all as
+    /// the wire would.
+    #[inline(never)]
+    fn start(session: &mut Session, dev: &mut board::Board, vm: &mut [i16]) {
+        if session.plan_id().is_none() && session.install(dev, PLAN).is_err() {
+            finish(BAD_PLAN);
+        }
+        for (i, data) in INPUT.chunks(MAX_CHUNK).enumerate() {
+            let offset = (i * MAX_CHUNK / 2) as u32;
+            let msg = HostMsg::WriteInput { offset, data };
+            if !matches!(session.handle(dev, vm, msg), Ok(Some(DeviceMsg::Ack { .. }))) {
+                finish(BAD_INPUT);
+            }
+        }
+        let run = HostMsg::Run {
+            mode: RunMode::Continuous,
+        };
+        if !matches!(session.handle(dev, vm, run), Ok(None)) {
+            finish(BAD_INPUT);
+        }
+    }
+
+    pub fn serve(session: &mut Session, dev: &mut board::Board, vm: &mut [i16]) -> ! {
+        if !session.running() {
+            start(session, dev, vm);
+        }
+        match finish_run(session, dev, vm) {
+            Some(DeviceMsg::Result(r)) => {
+                for (i, &v) in r.logits.iter().enumerate() {
+                    // SAFETY: single-threaded; at most 32 logits (MAX_LOGITS).
+                    unsafe { (*addr_of_mut!(RESULT))[i] = v };
+                }
+                finish(OK)
+            }
+            _ => finish(ENGINE_ERROR),
+        }
+    }
 }
 
 #[entry]
 fn main() -> ! {
-    // SAFETY: single-threaded start-up.
-    unsafe { *addr_of_mut!(BOOTS) = (*addr_of!(BOOTS)).wrapping_add(1) };
-    let limits = Limits {
-        vm_bytes: (VM_WORDS * 2) as u32,
-        nvm_bytes: (NVM_WORDS * 2) as u32,
-    };
-    let Some(plan) = load_plan(PLAN, &limits) else {
-        finish(BAD_PLAN);
-    };
-    let engine = Engine::new(plan);
-    let mut fram = Fram;
-    // SAFETY: VM is only used here.
+    let mut dev = board::init();
+    bump(addr_of_mut!(BOOTS));
+    // SAFETY: VM is only used from here on, by this one borrow.
     let vm = unsafe { &mut *addr_of_mut!(VM) };
-    loop {
-        match engine.step(&mut fram, vm) {
-            // SAFETY: single-threaded.
-            Ok(Step::Committed { .. }) => unsafe {
-                *addr_of_mut!(COMMITS) = (*addr_of!(COMMITS)).wrapping_add(1)
-            },
-            Ok(Step::Done) => break,
-            Err(_) => finish(ENGINE_ERROR),
+    let Some(session) = boot(&mut dev) else {
+        // FRAM refused the session's own control words: nothing sensible is left to do.
+        loop {
+            core::hint::spin_loop();
         }
-    }
-    let (at, len) = engine.output();
-    for i in 0..(len as usize).min(32) {
-        // SAFETY: single-threaded.
-        unsafe { (*addr_of_mut!(RESULT))[i] = nvm()[at as usize + i] };
-    }
-    finish(OK)
+    };
+    serve::serve(session, &mut dev, vm)
 }

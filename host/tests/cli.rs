@@ -637,3 +637,35 @@ fn bad_plans_and_flags_are_clear_errors() {
         "no plan file is written for an infeasible network"
     );
 }
+
+#[test]
+fn plan_random_takes_a_smaller_input() {
+    let dir = tmp();
+    let args = [
+        "plan",
+        "random",
+        "--dataset",
+        "har",
+        "--arch",
+        "3,4,3,4,3,4",
+        "--input-len",
+        "48",
+        "-o",
+        "small.plan",
+    ];
+    let o = inas(dir.path(), &args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let show = inas(dir.path(), &["plan", "show", "small.plan", "--json"]);
+    let j = json(&show);
+    assert_eq!(j["layers"][0]["input"], serde_json::json!([48, 1, 9]));
+    let mut zero = args;
+    zero[7] = "0";
+    let o = inas(dir.path(), &zero);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--input-len must be at least 1"));
+    let mut tiny = args;
+    tiny[7] = "3";
+    let o = inas(dir.path(), &tiny);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("kernel 3 does not fit"), "{}", stderr(&o));
+}

@@ -184,6 +184,10 @@ pub enum PlanCommand {
         /// Seed of the random weights (also the plan id).
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Input length (rows) instead of the dataset's: a smaller plan of the same search
+        /// space, e.g. for a device smoke test.
+        #[arg(long, value_name = "N")]
+        input_len: Option<u32>,
         /// Where to write the plan.
         #[arg(short, long, value_name = "FILE")]
         output: PathBuf,

@@ -20,8 +20,9 @@ pub fn run(cmd: PlanCommand) -> Result<i32> {
             supply,
             power,
             seed,
+            input_len,
             output,
-        } => random(&net, &supply, power, seed, &output),
+        } => random(&net, &supply, power, seed, input_len, &output),
         PlanCommand::Show { plan, json } => show(&plan, json),
     }
 }
@@ -41,11 +42,16 @@ fn random(
     supply: &SupplyArgs,
     power: PowerArg,
     seed: u64,
+    input_len: Option<u32>,
     output: &Path,
 ) -> Result<i32> {
     let profile = Profile::load(&supply.profile)?;
     let platform = Platform::new(&profile, supply.overrides())?;
-    let space = net.dataset.space();
+    let mut space = *net.dataset.space();
+    if let Some(n) = input_len {
+        anyhow::ensure!(n > 0, "--input-len must be at least 1");
+        space.input = n;
+    }
     let arch = net
         .arch
         .as_ref()

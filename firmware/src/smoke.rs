@@ -1,0 +1,80 @@
+//! The smoke configuration's board: what `mspdebug sim` can execute. NVM is an array in low
+//! FRAM (the simulator has no address space above 64 KB and no DMA), the MAC is the CPU's
+//! `q15::dot` and there is no cycle counter.
+
+use core::ptr::addr_of_mut;
+
+use inas_common::engine::{Block, Mac, Nvm};
+use inas_common::q15;
+use inas_common::session::Device;
+
+/// Words of low FRAM the session owns: two slots for the smoke plan (1,551 words of layout
+/// plus a 327-word head each) and the control words.
+pub const NVM_WORDS: u32 = 4096;
+pub const MCLK_HZ: u32 = 1_000_000;
+
+#[link_section = ".persistent"]
+static mut NVM: [i16; NVM_WORDS as usize] = [0; NVM_WORDS as usize];
+
+/// An access outside the NVM array.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NvmError {
+    pub addr: u32,
+    pub words: u32,
+}
+
+pub struct Board;
+
+pub fn init() -> Board {
+    Board
+}
+
+fn nvm() -> &'static mut [i16; NVM_WORDS as usize] {
+    // SAFETY: single-threaded firmware, no interrupt touches NVM, one borrow at a time.
+    unsafe { &mut *addr_of_mut!(NVM) }
+}
+
+fn range(addr: u32, len: usize) -> Result<core::ops::Range<usize>, NvmError> {
+    let err = NvmError {
+        addr,
+        words: len as u32,
+    };
+    let start = addr as usize;
+    let end = start.checked_add(len).ok_or(err)?;
+    if end > NVM_WORDS as usize {
+        return Err(err);
+    }
+    Ok(start..end)
+}
+
+impl Nvm for Board {
+    type Error = NvmError;
+
+    fn read(&mut self, _block: Block, addr: u32, buf: &mut [i16]) -> Result<(), NvmError> {
+        let r = range(addr, buf.len())?;
+        buf.copy_from_slice(&nvm()[r]);
+        Ok(())
+    }
+
+    fn write(&mut self, _block: Block, addr: u32, data: &[i16]) -> Result<(), NvmError> {
+        let r = range(addr, data.len())?;
+        nvm()[r].copy_from_slice(data);
+        Ok(())
+    }
+}
+
+impl Mac for Board {
+    type Error = NvmError;
+    fn dot(&mut self, x: &[i16], w: &[i16]) -> Result<i32, NvmError> {
+        Ok(q15::dot(x, w))
+    }
+}
+
+impl Device for Board {
+    fn cycles(&mut self) -> u32 {
+        0
+    }
+}
+
+/// The simulator cannot reset itself; the smoke run uses continuous mode and never asks to.
+pub fn power_down() {}
