@@ -46,6 +46,21 @@ pub struct Config {
     pub clock_hz: u32,
 }
 
+/// The MSP-EXP430FR5994 LaunchPad as the board firmware runs it: the session owns all of the
+/// 208 KB high FRAM (0x10000..0x44000, word 0 at 0x10000, reached by DMA) and 2 KB of SRAM
+/// tile buffers, at an 8 MHz MCLK. The firmware and the flashing tool (which builds the
+/// FRAM image of a plan) both use this one definition.
+pub const LAUNCHPAD: Config = Config {
+    nvm_words: (0x4_4000 - 0x1_0000) / 2,
+    vm_words: 1024,
+    device: *b"MSP430FR5994\0\0\0\0",
+    firmware: [0, 1, 0],
+    clock_hz: 8_000_000,
+};
+
+/// Byte address of NVM word 0 on the LaunchPad.
+pub const LAUNCHPAD_NVM_BASE: u32 = 0x1_0000;
+
 /// Marks the active-slot word as valid (low bit: the slot).
 pub const ACTIVE_MAGIC: u16 = 0xA5A0;
 const ACTIVE: u32 = 0;

@@ -33,16 +33,24 @@ use msp430fr5994 as _;
 use inas_mspabi as _;
 use panic_msp430 as _;
 
-/// Words of SRAM for the engine's tile buffers.
-const VM_WORDS: usize = 1024;
-
+/// The board's session layout is defined once, in `common` (the flashing tool builds FRAM
+/// images from it); the smoke build keeps its NVM in low FRAM and has no clock.
+#[cfg(not(feature = "smoke"))]
+const CONFIG: Config = inas_common::session::LAUNCHPAD;
+#[cfg(feature = "smoke")]
 const CONFIG: Config = Config {
     nvm_words: board::NVM_WORDS,
-    vm_words: VM_WORDS as u32,
-    device: *b"MSP430FR5994\0\0\0\0",
-    firmware: [0, 1, 0],
     clock_hz: board::MCLK_HZ,
+    ..inas_common::session::LAUNCHPAD
 };
+#[cfg(not(feature = "smoke"))]
+const _: () = assert!(
+    CONFIG.nvm_words == board::NVM_WORDS && CONFIG.clock_hz == board::MCLK_HZ,
+    "the board's NVM and clock must be the ones the session layout assumes"
+);
+
+/// Words of SRAM for the engine's tile buffers.
+const VM_WORDS: usize = CONFIG.vm_words as usize;
 
 /// Boots so far (the FRAM copy survives resets).
 #[no_mangle]

@@ -667,5 +667,9 @@ fn plan_random_takes_a_smaller_input() {
     tiny[7] = "3";
     let o = inas(dir.path(), &tiny);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("kernel 3 does not fit"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("kernel 3 does not fit"),
+        "{}",
+        stderr(&o)
+    );
 }

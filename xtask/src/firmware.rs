@@ -68,7 +68,7 @@ fn fw_cargo() -> Command {
     c
 }
 
-fn nightly_tools() -> Result<PathBuf> {
+pub(crate) fn nightly_tools() -> Result<PathBuf> {
     let out = Command::new("rustc")
         .args(["+nightly", "--print", "sysroot"])
         .output();
@@ -216,7 +216,7 @@ fn build_firmware(smoke: &Smoke) -> Result<PathBuf> {
 }
 
 /// The board build: UART, DMA to high FRAM, MPY32, timer. Returns its ELF.
-fn build_board() -> Result<PathBuf> {
+pub(crate) fn build_board() -> Result<PathBuf> {
     let tools = nightly_tools()?;
     let mut build = fw_cargo();
     build.args(["build", "--release"]);

@@ -9,6 +9,7 @@ use std::process::{Command, ExitCode};
 use anyhow::{bail, Context, Result};
 
 mod firmware;
+mod flash;
 
 const USAGE: &str = "usage: cargo xtask <task>
 
@@ -16,8 +17,11 @@ tasks:
   demo    explore the reference CIFAR-10 network at 5 mF (Rehm 24 Ω) and print its design table
   ci         format check, clippy (warnings are errors), no_std build of inas-common, firmware sim-smoke,
              the whole test suite
-  firmware   build the MSP430FR5994 firmware (smoke configuration) and check its sizes against the budgets
-  sim-smoke  run the firmware under mspdebug sim: logits equal the host engine's, also across a power failure";
+  firmware   build the MSP430FR5994 firmware (smoke and board builds) and check their sizes against the budgets
+  sim-smoke  run the firmware under mspdebug sim: logits equal the host engine's, also across a power failure
+  flash      program a LaunchPad: flash [--plan net.plan [--input x.json]] [--tool mspdebug|msp430flasher] [--hex OUT]
+             (--plan puts the plan in the FRAM plan store of the same image; --input arms a run for the first
+             boot; --hex only writes the image)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -26,6 +30,7 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("firmware") => firmware::firmware(),
         Some("sim-smoke") => firmware::sim_smoke(),
+        Some("flash") => flash::flash(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
