@@ -300,6 +300,9 @@ pub struct Session {
     active: Option<u8>,
     /// A run is in progress (armed in NVM).
     running: bool,
+    /// The run's mode and counters as last persisted (read from NVM once per boot, not per batch).
+    mode: RunMode,
+    counters: Counters,
     /// Cycle count at boot or at the last commit.
     mark: u32,
 }
@@ -323,6 +326,12 @@ impl Session {
             plans: [None, None],
             active: None,
             running: false,
+            mode: RunMode::Continuous,
+            counters: Counters {
+                power_cycles: 0,
+                on_cycles: Count48 { hi: 0, lo: 0 },
+                seq: 0,
+            },
             mark: 0,
         }
     }
@@ -356,6 +365,8 @@ impl Session {
             let mut c = Counters::read(dev)?;
             c.power_cycles = c.power_cycles.wrapping_add(1);
             c.write(dev)?;
+            self.counters = c;
+            self.mode = header.mode;
             self.running = true;
         }
         Ok(())
@@ -437,7 +448,7 @@ impl Session {
                     let engine = Engine::new(plan);
                     engine.restart(&mut InSlot { dev, base })?;
                     Header::arm(dev, plan.meta().plan_id, mode)?;
-                    self.running = true;
+                    self.armed(mode);
                     self.mark = dev.cycles();
                     return Ok(None);
                 }
@@ -458,6 +469,16 @@ impl Session {
             HostMsg::Bench { kind, n, reps } => return self.bench(dev, vm, kind, n, reps),
         };
         Ok(Some(reply))
+    }
+
+    /// A run was just armed in NVM ([`Header::arm`] left the counters at zero, sequence 1).
+    fn armed(&mut self, mode: RunMode) {
+        self.running = true;
+        self.mode = mode;
+        self.counters = Counters {
+            seq: 1,
+            ..Counters::default()
+        };
     }
 
     /// The slot an upload goes to: never the active one.
@@ -547,16 +568,15 @@ impl Session {
         let base = self.config.slot_at(slot) + HEAD_WORDS;
         let engine = Engine::new(plan);
         let result = engine.step(&mut InSlot { dev, base }, vm);
-        let mut c = Counters::read(dev)?;
+        let c = &mut self.counters;
         let now = dev.cycles();
         c.add_cycles(now.wrapping_sub(self.mark));
         self.mark = now;
         match result {
             Ok(Step::Committed { .. }) => {
                 c.write(dev)?;
-                let mode = Header::read(dev)?.mode;
                 Ok(Stepped::Committed {
-                    power_down: mode == RunMode::Intermittent,
+                    power_down: self.mode == RunMode::Intermittent,
                 })
             }
             Ok(Step::Done) => {
@@ -698,7 +718,7 @@ impl Session {
             .start(&mut InSlot { dev, base }, input)
             .map_err(InstallError::Device)?;
         Header::arm(dev, plan.meta().plan_id, mode).map_err(InstallError::Device)?;
-        self.running = true;
+        self.armed(mode);
         Ok(())
     }
 }
