@@ -14,6 +14,7 @@ mod flash;
 const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
+  setup      fetch what cargo does not: libtorch 2.13 for tch, into the user cache (demo and ci run it)
   demo    explore the reference CIFAR-10 network at 5 mF (Rehm 24 Ω) and print its design table
   ci         format check, clippy (warnings are errors), no_std build of inas-common, firmware sim-smoke,
              the whole test suite
@@ -28,6 +29,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("demo") => demo(&args[1..]),
         Some("ci") => ci(),
+        Some("setup") => setup(),
         Some("firmware") => firmware::firmware(),
         Some("sim-smoke") => firmware::sim_smoke(),
         Some("flash") => flash::flash(&args[1..]),
@@ -71,7 +73,16 @@ pub(crate) fn run(mut cmd: Command) -> Result<()> {
     Ok(())
 }
 
+/// Everything the workspace needs that cargo does not fetch itself: libtorch for tch (from the
+/// PyPI torch wheel into the user cache, once).
+fn setup() -> Result<()> {
+    let mut script = Command::new("bash");
+    script.arg(root().join("scripts/setup-libtorch.sh"));
+    run(script).context("setting up libtorch (scripts/setup-libtorch.sh needs python3 with pip)")
+}
+
 fn demo(extra: &[String]) -> Result<()> {
+    setup()?;
     let mut c = cargo();
     c.args([
         "run",
@@ -130,6 +141,7 @@ fn has_nextest() -> bool {
 }
 
 fn ci() -> Result<()> {
+    setup()?;
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--", "--check"]);
     run(fmt)?;
