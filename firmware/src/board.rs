@@ -63,7 +63,6 @@ static OVERFLOWS: Mutex<Cell<u16>> = Mutex::new(Cell::new(0));
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NvmError {
     pub addr: u32,
-    pub words: u32,
 }
 
 /// The peripherals the firmware uses after boot (all zero-sized).
@@ -362,7 +361,7 @@ fn hifram(addr: u32, words: usize) -> Result<u32, NvmError> {
     let words = words as u32;
     match addr.checked_add(words) {
         Some(end) if end <= NVM_WORDS => Ok(HIFRAM_BASE + 2 * addr),
-        _ => Err(NvmError { addr, words }),
+        _ => Err(NvmError { addr }),
     }
 }
 
