@@ -90,89 +90,103 @@ pub struct Footprint {
     pub seq: u16,
 }
 
-/// Layer geometry in tile units.
+/// Layer geometry in tile units. Validation bounds every dimension and tile size by
+/// [`crate::plan::MAX_DIM`], so they are u16 here: on the 16-bit MCU that halves the engine's
+/// arithmetic. Only NVM addresses and tile numbers need u32.
 #[derive(Clone, Copy, Debug)]
 struct Geo {
     pool: bool,
     order: LoopOrder,
-    tr: u32,
-    tc: u32,
-    tm: u32,
-    tn: u32,
-    s: u32,
-    kh: u32,
-    kw: u32,
+    tr: u16,
+    tc: u16,
+    tm: u16,
+    tn: u16,
+    s: u16,
+    kh: u16,
+    kw: u16,
     /// Input columns, channels.
-    w: u32,
-    n: u32,
+    w: u16,
+    n: u16,
     /// Output columns, channels.
-    c: u32,
-    m: u32,
-    rt: u32,
-    ct: u32,
-    mt: u32,
-    nt: u32,
-    tri: u32,
-    tci: u32,
+    c: u16,
+    m: u16,
+    rt: u16,
+    ct: u16,
+    mt: u16,
+    nt: u16,
+    tri: u16,
+    tci: u16,
+}
+
+fn w32(x: u16) -> u32 {
+    u32::from(x)
+}
+
+fn us(x: u16) -> usize {
+    usize::from(x)
 }
 
 impl Geo {
     fn of(l: &LayerDesc) -> Geo {
         let d = &l.design;
         let pool = l.kind == LayerKind::GlobalAvgPool;
-        let (h, w, n) = (
-            u32::from(l.input.h),
-            u32::from(l.input.w),
-            u32::from(l.input.c),
-        );
-        let (r, c, m) = (
-            u32::from(l.output.h),
-            u32::from(l.output.w),
-            u32::from(l.output.c),
-        );
+        let (h, w, n) = (l.input.h, l.input.w, l.input.c);
+        let (r, c, m) = (l.output.h, l.output.w, l.output.c);
         let (rows, cols) = if pool { (h, w) } else { (r, c) };
-        let (kh, kw) = (u32::from(l.kh), u32::from(l.kw));
+        // Validated: every tile size is at most MAX_DIM.
+        let (tr, tc, tm, tn, s) = (
+            d.tr as u16,
+            d.tc as u16,
+            d.tm as u16,
+            d.tn as u16,
+            d.batch as u16,
+        );
         Geo {
             pool,
             order: d.order,
-            tr: d.tr,
-            tc: d.tc,
-            tm: d.tm,
-            tn: d.tn,
-            s: d.batch,
-            kh,
-            kw,
+            tr,
+            tc,
+            tm,
+            tn,
+            s,
+            kh: l.kh,
+            kw: l.kw,
             w,
             n,
             c,
             m,
-            rt: rows / d.tr,
-            ct: cols / d.tc,
-            mt: m / d.tm,
-            nt: if pool { 1 } else { n / d.tn },
-            tri: if pool { d.tr } else { d.tr + kh - 1 },
-            tci: if pool { d.tc } else { d.tc + kw - 1 },
+            rt: rows / tr,
+            ct: cols / tc,
+            mt: m / tm,
+            nt: if pool { 1 } else { n / tn },
+            tri: if pool { tr } else { tr + l.kh - 1 },
+            tci: if pool { tc } else { tc + l.kw - 1 },
         }
     }
 
+    /// Spatial tiles of the layer.
+    fn rc_tiles(&self) -> u32 {
+        w32(self.rt) * w32(self.ct)
+    }
+
     fn tiles(&self) -> u32 {
-        self.rt * self.ct * self.mt * self.nt
+        self.rc_tiles() * w32(self.mt) * w32(self.nt)
     }
 
     /// Words of the three VM buffers: input tile, weight tile, output tiles.
     fn vm_words(&self) -> (usize, usize, usize) {
         let (tr, tc, tm, tn, s) = (
-            self.tr as usize,
-            self.tc as usize,
-            self.tm as usize,
-            self.tn as usize,
-            self.s as usize,
+            us(self.tr),
+            us(self.tc),
+            us(self.tm),
+            us(self.tn),
+            us(self.s),
         );
         if self.pool {
             return (tr * tc * tm, 0, tm);
         }
-        let b_in = self.tri as usize * self.tci as usize * tn;
-        let b_w = self.kh as usize * self.kw as usize * tm * tn;
+        let b_in = us(self.tri) * us(self.tci) * tn;
+        let b_w = us(self.kh) * us(self.kw) * tm * tn;
         let tile = tr * tc * tm;
         let b_out = if self.order == LoopOrder::ReuseO {
             tile
@@ -180,6 +194,11 @@ impl Geo {
             tile * s
         };
         (b_in, b_w, b_out)
+    }
+
+    /// Word offset of pixel (row, col) in a feature map with `cols` columns and `ch` channels.
+    fn pixel(row: u16, col: u16, cols: u16, ch: u16) -> u32 {
+        (w32(row) * w32(cols) + w32(col)) * w32(ch)
     }
 }
 
@@ -199,11 +218,11 @@ struct Buffers {
 /// Number of versions a layer's output tiles go through (the last one is the result).
 fn final_version(g: &Geo) -> u32 {
     if g.pool {
-        g.rt * g.ct / g.s
+        g.rc_tiles() / w32(g.s)
     } else if g.order == LoopOrder::ReuseO {
-        g.nt / g.s
+        w32(g.nt / g.s)
     } else {
-        g.nt
+        w32(g.nt)
     }
 }
 
@@ -336,7 +355,7 @@ impl<'p> Engine<'p> {
             });
         };
         let g = Geo::of(l);
-        if fp.tile >= g.tiles() || fp.tile % g.s != 0 {
+        if fp.tile >= g.tiles() || fp.tile % w32(g.s) != 0 {
             return Err(EngineError::Footprint {
                 layer: fp.layer,
                 tile: fp.tile,
@@ -366,7 +385,7 @@ impl<'p> Engine<'p> {
         } else {
             ctx.conv_batch(nvm, fp.tile, vin, vw, vout)?;
         }
-        let next = fp.tile + g.s;
+        let next = fp.tile + w32(g.s);
         let (layer, tile) = if next == g.tiles() {
             (fp.layer + 1, 0)
         } else {
@@ -408,18 +427,20 @@ impl Ctx<'_> {
     fn fetch_ifm<N: Nvm>(
         &self,
         nvm: &mut N,
-        r: u32,
-        c: u32,
-        n: u32,
+        r: u16,
+        c: u16,
+        n: u16,
         vin: &mut [i16],
     ) -> Result<(), N::Error> {
         let g = &self.g;
-        let tn = g.tn as usize;
+        let tn = us(g.tn);
+        let mut k = 0;
         for i in 0..g.tri {
             for j in 0..g.tci {
-                let at = self.input + ((r * g.tr + i) * g.w + (c * g.tc + j)) * g.n + n * g.tn;
-                let k = (i * g.tci + j) as usize * tn;
+                let at =
+                    self.input + Geo::pixel(r * g.tr + i, c * g.tc + j, g.w, g.n) + w32(n * g.tn);
                 nvm.read(Block::Ifm, at, &mut vin[k..k + tn])?;
+                k += tn;
             }
         }
         Ok(())
@@ -429,18 +450,19 @@ impl Ctx<'_> {
     fn fetch_weights<N: Nvm>(
         &self,
         nvm: &mut N,
-        m: u32,
-        n: u32,
+        m: u16,
+        n: u16,
         vw: &mut [i16],
     ) -> Result<(), N::Error> {
         let g = &self.g;
-        let tn = g.tn as usize;
-        for t in 0..g.kh * g.kw {
+        let tn = us(g.tn);
+        let base = self.tensor(self.l.weights.offset) + w32(n * g.tn);
+        let mut k = 0;
+        for t in 0..w32(g.kh) * w32(g.kw) {
             for mm in 0..g.tm {
-                let at =
-                    self.tensor(self.l.weights.offset) + (t * g.m + m * g.tm + mm) * g.n + n * g.tn;
-                let k = (t * g.tm + mm) as usize * tn;
+                let at = base + (t * w32(g.m) + w32(m * g.tm + mm)) * w32(g.n);
                 nvm.read(Block::Weights, at, &mut vw[k..k + tn])?;
+                k += tn;
             }
         }
         Ok(())
@@ -453,15 +475,15 @@ impl Ctx<'_> {
         &self,
         nvm: &mut N,
         v: u32,
-        r: u32,
-        c: u32,
-        m: u32,
+        r: u16,
+        c: u16,
+        m: u16,
         vout: &mut [i16],
         base: usize,
         stride: usize,
     ) -> Result<(), N::Error> {
         let g = &self.g;
-        let tm = g.tm as usize;
+        let tm = us(g.tm);
         let (rows, cols) = if g.pool { (1, 1) } else { (g.tr, g.tc) };
         if v == 0 {
             // A fresh tile starts from its biases: one block read, copied to every pixel in VM.
@@ -469,35 +491,37 @@ impl Ctx<'_> {
             if self.l.bias.len > 0 {
                 nvm.read(
                     Block::Psum(g.order),
-                    self.tensor(self.l.bias.offset) + m * g.tm,
+                    self.tensor(self.l.bias.offset) + w32(m * g.tm),
                     first,
                 )?;
             } else {
                 first.fill(0);
             }
-            for p in 1..(rows * cols) as usize {
+            for p in 1..us(rows) * us(cols) {
                 vout.copy_within(base..base + tm, base + p * stride);
             }
             return Ok(());
         }
+        let mut k = base;
         for i in 0..rows {
             for j in 0..cols {
-                let k = base + (i * cols + j) as usize * stride;
-                let at = self.outs[(v % 2) as usize] + self.out_index(r, c, i, j) * g.m + m * g.tm;
+                let at = self.out_addr(v, r, c, i, j, m);
                 nvm.read(Block::Psum(g.order), at, &mut vout[k..k + tm])?;
+                k += stride;
             }
         }
         Ok(())
     }
 
-    /// Pixel index in the output map of tile (r, c), offset (i, j).
-    fn out_index(&self, r: u32, c: u32, i: u32, j: u32) -> u32 {
+    /// NVM address of output version `v`, tile (r, c), pixel offset (i, j), channel tile m.
+    fn out_addr(&self, v: u32, r: u16, c: u16, i: u16, j: u16, m: u16) -> u32 {
         let g = &self.g;
-        if g.pool {
+        let pixel = if g.pool {
             0
         } else {
-            (r * g.tr + i) * g.c + (c * g.tc + j)
-        }
+            Geo::pixel(r * g.tr + i, c * g.tc + j, g.c, g.m)
+        };
+        self.outs[(v % 2) as usize] + pixel + w32(m * g.tm)
     }
 
     /// Adds one input-channel tile's contribution to an output tile in VM.
@@ -513,19 +537,20 @@ impl Ctx<'_> {
         last: bool,
     ) -> Result<(), M::Error> {
         let g = &self.g;
-        let tn = g.tn as usize;
-        for i in 0..g.tr {
-            for j in 0..g.tc {
-                for mm in 0..g.tm {
+        let tn = us(g.tn);
+        let (tci, kw, tm) = (us(g.tci), us(g.kw), us(g.tm));
+        for i in 0..us(g.tr) {
+            for j in 0..us(g.tc) {
+                for mm in 0..tm {
                     let mut acc = Acc(0);
-                    for ki in 0..g.kh {
-                        for kj in 0..g.kw {
-                            let x = ((i + ki) * g.tci + (j + kj)) as usize * tn;
-                            let w = ((ki * g.kw + kj) * g.tm + mm) as usize * tn;
+                    for ki in 0..us(g.kh) {
+                        for kj in 0..kw {
+                            let x = ((i + ki) * tci + (j + kj)) * tn;
+                            let w = ((ki * kw + kj) * tm + mm) * tn;
                             acc.add(mac.dot(&vin[x..x + tn], &vw[w..w + tn])?);
                         }
                     }
-                    let k = base + (i * g.tc + j) as usize * stride + mm as usize;
+                    let k = base + (i * us(g.tc) + j) * stride + mm;
                     let mut v = add_sat(vout[k], acc.quantize(self.l.shift));
                     if last && self.l.relu {
                         v = relu(v);
@@ -543,9 +568,9 @@ impl Ctx<'_> {
         &self,
         nvm: &mut N,
         v: u32,
-        r: u32,
-        c: u32,
-        m: u32,
+        r: u16,
+        c: u16,
+        m: u16,
         vout: &[i16],
         base: usize,
         stride: usize,
@@ -553,14 +578,21 @@ impl Ctx<'_> {
     ) -> Result<(), N::Error> {
         let g = &self.g;
         let (rows, cols) = if g.pool { (1, 1) } else { (g.tr, g.tc) };
+        let mut k = base;
         for i in 0..rows {
             for j in 0..cols {
-                let k = base + (i * cols + j) as usize * stride;
-                let at = self.outs[(v % 2) as usize] + self.out_index(r, c, i, j) * g.m + m * g.tm;
+                let at = self.out_addr(v, r, c, i, j, m);
                 nvm.write(Block::Output(g.order), at, &vout[k..k + run])?;
+                k += stride;
             }
         }
         Ok(())
+    }
+
+    /// Splits a spatial tile number into its row and column tiles.
+    fn rc(&self, rc: u32) -> (u16, u16) {
+        let ct = w32(self.g.ct);
+        ((rc / ct) as u16, (rc % ct) as u16)
     }
 
     fn conv_batch<D: Nvm + Mac<Error = <D as Nvm>::Error>>(
@@ -572,63 +604,52 @@ impl Ctx<'_> {
         vout: &mut [i16],
     ) -> Result<(), <D as Nvm>::Error> {
         let g = self.g;
-        let tile = (g.tr * g.tc * g.tm) as usize;
-        let tm = g.tm as usize;
+        let tile = us(g.tr) * us(g.tc) * us(g.tm);
+        let tm = us(g.tm);
+        let (mt, nt) = (w32(g.mt), w32(g.nt));
         match g.order {
             LoopOrder::ReuseI => {
                 // t = ((r·Ct + c)·Nt + n)·Mt + m; S output-channel tiles share one IFM tile.
-                let m0 = t0 % g.mt;
-                let n = (t0 / g.mt) % g.nt;
-                let rc = t0 / (g.mt * g.nt);
-                let (r, c) = (rc / g.ct, rc % g.ct);
+                let m0 = (t0 % mt) as u16;
+                let n = ((t0 / mt) % nt) as u16;
+                let (r, c) = self.rc(t0 / (mt * nt));
                 // Pixels hold S·Tm contiguous channels, in VM as in NVM.
-                let stride = g.s as usize * tm;
+                let stride = us(g.s) * tm;
                 self.fetch_ifm(nvm, r, c, n, vin)?;
                 for s in 0..g.s {
-                    let base = s as usize * tm;
+                    let base = us(s) * tm;
                     self.fetch_weights(nvm, m0 + s, n, vw)?;
-                    self.load_outputs(nvm, n, r, c, m0 + s, vout, base, stride)?;
+                    self.load_outputs(nvm, w32(n), r, c, m0 + s, vout, base, stride)?;
                     self.compute(nvm, vin, vw, vout, base, stride, n + 1 == g.nt)?;
                 }
-                self.store(nvm, n + 1, r, c, m0, vout, 0, stride, stride)
+                self.store(nvm, w32(n) + 1, r, c, m0, vout, 0, stride, stride)
             }
             LoopOrder::ReuseW => {
                 // t = ((m·Nt + n)·Rt + r)·Ct + c; S spatial tiles share one weight tile.
-                let rc0 = t0 % (g.rt * g.ct);
-                let n = (t0 / (g.rt * g.ct)) % g.nt;
-                let m = t0 / (g.rt * g.ct * g.nt);
+                let rct = g.rc_tiles();
+                let rc0 = t0 % rct;
+                let n = ((t0 / rct) % nt) as u16;
+                let m = (t0 / (rct * nt)) as u16;
                 self.fetch_weights(nvm, m, n, vw)?;
                 for s in 0..g.s {
-                    let rc = rc0 + s;
-                    let (r, c) = (rc / g.ct, rc % g.ct);
-                    let base = s as usize * tile;
+                    let (r, c) = self.rc(rc0 + w32(s));
+                    let base = us(s) * tile;
                     self.fetch_ifm(nvm, r, c, n, vin)?;
-                    self.load_outputs(nvm, n, r, c, m, vout, base, tm)?;
+                    self.load_outputs(nvm, w32(n), r, c, m, vout, base, tm)?;
                     self.compute(nvm, vin, vw, vout, base, tm, n + 1 == g.nt)?;
                 }
                 for s in 0..g.s {
-                    let rc = rc0 + s;
-                    self.store(
-                        nvm,
-                        n + 1,
-                        rc / g.ct,
-                        rc % g.ct,
-                        m,
-                        vout,
-                        s as usize * tile,
-                        tm,
-                        tm,
-                    )?;
+                    let (r, c) = self.rc(rc0 + w32(s));
+                    self.store(nvm, w32(n) + 1, r, c, m, vout, us(s) * tile, tm, tm)?;
                 }
                 Ok(())
             }
             LoopOrder::ReuseO => {
                 // t = ((r·Ct + c)·Mt + m)·Nt + n; the output tile stays in VM across S n-tiles.
-                let n0 = t0 % g.nt;
-                let m = (t0 / g.nt) % g.mt;
-                let rc = t0 / (g.nt * g.mt);
-                let (r, c) = (rc / g.ct, rc % g.ct);
-                let v = n0 / g.s;
+                let n0 = (t0 % nt) as u16;
+                let m = ((t0 / nt) % mt) as u16;
+                let (r, c) = self.rc(t0 / (nt * mt));
+                let v = w32(n0 / g.s);
                 self.load_outputs(nvm, v, r, c, m, vout, 0, tm)?;
                 for n in n0..n0 + g.s {
                     self.fetch_ifm(nvm, r, c, n, vin)?;
@@ -649,29 +670,34 @@ impl Ctx<'_> {
     ) -> Result<(), <D as Nvm>::Error> {
         let g = self.g;
         // t = (m·Rt + r)·Ct + c; S spatial tiles accumulate into one Tm output block.
-        let rc0 = t0 % (g.rt * g.ct);
-        let m = t0 / (g.rt * g.ct);
-        let v = rc0 / g.s;
-        let tm = g.tm as usize;
+        let rct = g.rc_tiles();
+        let rc0 = t0 % rct;
+        let m = (t0 / rct) as u16;
+        let v = rc0 / w32(g.s);
+        let tm = us(g.tm);
+        let pixels = us(g.tr) * us(g.tc);
         let mut wp = [0i16; 1];
         nvm.read(Block::Weights, self.tensor(self.l.weights.offset), &mut wp)?;
         self.load_outputs(nvm, v, 0, 0, m, vout, 0, tm)?;
-        for rc in rc0..rc0 + g.s {
-            let (r, c) = (rc / g.ct, rc % g.ct);
+        for rc in rc0..rc0 + w32(g.s) {
+            let (r, c) = self.rc(rc);
+            let mut k = 0;
             for i in 0..g.tr {
                 for j in 0..g.tc {
-                    let at = self.input + ((r * g.tr + i) * g.w + (c * g.tc + j)) * g.n + m * g.tm;
-                    let k = (i * g.tc + j) as usize * tm;
+                    let at = self.input
+                        + Geo::pixel(r * g.tr + i, c * g.tc + j, g.w, g.n)
+                        + w32(m * g.tm);
                     nvm.read(Block::Ifm, at, &mut vin[k..k + tm])?;
+                    k += tm;
                 }
             }
             for (mm, out) in vout.iter_mut().enumerate().take(tm) {
                 let mut acc = Acc(0);
-                for p in 0..(g.tr * g.tc) as usize {
+                for p in 0..pixels {
                     nvm.pool(&mut acc, vin[p * tm + mm], wp[0])?;
                 }
                 let mut x = add_sat(*out, acc.quantize(self.l.shift));
-                if rc + 1 == g.rt * g.ct && self.l.relu {
+                if rc + 1 == rct && self.l.relu {
                     x = relu(x);
                 }
                 *out = x;
