@@ -1,0 +1,865 @@
+//! The machine: CPU registers, memory, peripherals and the clock that ties them together.
+//!
+//! Time is counted in MCLK cycles. Peripherals are brought up to date only at *events*: the
+//! machine keeps `next_event`, the earliest cycle at which any model changes state on its own
+//! (a timer flag, a UART character, the watchdog, the caller's cycle budget), and the
+//! instruction loop compares one counter per instruction against it. Every peripheral write
+//! makes the next instruction boundary an event, so new settings take effect at once.
+
+use crate::error::SimError;
+use crate::memory::{Memory, Page};
+use crate::periph::sys::ResetCause;
+use crate::periph::{self, clock::Clocks, dma, AccessLog, Owner, Peripherals};
+use crate::platform::{CycleTable, Platform};
+
+pub const SR_C: u16 = 1 << 0;
+pub const SR_Z: u16 = 1 << 1;
+pub const SR_N: u16 = 1 << 2;
+pub const SR_GIE: u16 = 1 << 3;
+pub const SR_CPUOFF: u16 = 1 << 4;
+pub const SR_OSCOFF: u16 = 1 << 5;
+pub const SR_SCG0: u16 = 1 << 6;
+pub const SR_SCG1: u16 = 1 << 7;
+pub const SR_V: u16 = 1 << 8;
+
+/// Which cycle table the CPU uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum CpuModel {
+    /// The FR5994's CPUXv2 (SLAU367): the default.
+    CpuXv2,
+    /// The classic MSP430 CPU (SLAU144), as `mspdebug sim` counts cycles.
+    Msp430,
+}
+
+/// How a machine starts.
+#[derive(Clone, Copy, Debug)]
+pub struct MachineConfig {
+    pub cpu: CpuModel,
+    /// What SRAM holds after power-up and after a power failure (the "poison").
+    pub sram_fill: u8,
+    /// What FRAM and ROM hold before the ELF is loaded.
+    pub fram_fill: u8,
+    /// What R1 and R4..R15 hold after a reset (the CPU does not initialise them).
+    pub reg_fill: u16,
+}
+
+impl Default for MachineConfig {
+    fn default() -> Self {
+        MachineConfig {
+            cpu: CpuModel::CpuXv2,
+            sram_fill: 0xA5,
+            fram_fill: 0xFF,
+            reg_fill: 0xA5A5,
+        }
+    }
+}
+
+/// The cycle table in the shape the interpreter indexes.
+#[derive(Clone, Debug)]
+pub(crate) struct Lut {
+    pub f1: [[u8; 5]; 7],
+    pub f1_saving: u8,
+    pub f2: [[u8; 3]; 7],
+    pub jump: u8,
+    pub reti: u8,
+    pub interrupt: u8,
+    pub t: CycleTable,
+}
+
+impl Lut {
+    fn new(t: &CycleTable) -> Lut {
+        Lut {
+            f1: t.format1,
+            f1_saving: t.mov_bit_cmp_memory_saving,
+            f2: t.format2,
+            jump: t.jump,
+            reti: t.reti,
+            interrupt: t.interrupt,
+            t: t.clone(),
+        }
+    }
+}
+
+/// A memory write made by one instruction (for differential testing).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemWrite {
+    pub addr: u32,
+    pub byte: bool,
+}
+
+/// Why `run` returned without an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// The instruction limit was reached.
+    InstructionLimit,
+    /// The cycle budget given to `run` is used up.
+    CycleBudget,
+    /// The PC reached a breakpoint (before executing it).
+    Breakpoint(u32),
+    /// The chip reset itself (software BOR/POR, watchdog, password violation).
+    Reset(ResetCause),
+}
+
+/// Per-mode cycle counts, for the energy model.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ModeCycles {
+    pub active: u64,
+    /// LPM0..LPM4.
+    pub lpm: [u64; 5],
+}
+
+/// The emulated MSP430FR5994.
+pub struct Machine {
+    pub(crate) r: [u32; 16],
+    pub(crate) mem: Memory,
+    pub(crate) p: Peripherals,
+    pub(crate) lut: Lut,
+    pub(crate) platform: Platform,
+    pub(crate) config: MachineConfig,
+    pub(crate) cycles: u64,
+    pub(crate) instructions: u64,
+    pub(crate) next_event: u64,
+    /// A peripheral interrupt may be pending.
+    pub(crate) irq_line: bool,
+    /// Instruction count at which GIE was last set (interrupts wait one more instruction).
+    pub(crate) gie_set_at: u64,
+    pub(crate) clocks: Clocks,
+    pub(crate) wait_states: u64,
+    pub(crate) wdt_deadline: Option<u64>,
+    pub(crate) cycle_budget: u64,
+    pub(crate) reset_request: Option<ResetCause>,
+    pub(crate) trace: Option<Vec<MemWrite>>,
+    pub(crate) log: AccessLog,
+    pub(crate) breakpoints: Vec<u32>,
+    /// PC of the instruction being executed (for the access log).
+    pub(crate) pc_now: u32,
+    pub(crate) mode_cycles: ModeCycles,
+    /// Seconds of simulated time up to `seg_start`, where the MCLK frequency last changed.
+    pub(crate) seconds_base: f64,
+    pub(crate) seg_start: u64,
+    pub(crate) in_dma: bool,
+    pub(crate) fram_over_speed: u64,
+}
+
+impl Machine {
+    /// A powered-down machine with blank memories; load an ELF, then `power_on`.
+    pub fn new(platform: Platform, config: MachineConfig) -> Machine {
+        let table = match config.cpu {
+            CpuModel::CpuXv2 => &platform.cycles.cpuxv2,
+            CpuModel::Msp430 => &platform.cycles.msp430,
+        };
+        let lut = Lut::new(table);
+        let mem = Memory::new(&platform, config.sram_fill, config.fram_fill);
+        let mut p = Peripherals::new(0);
+        let clocks = p.cs.clocks(&platform.clock);
+        Machine {
+            r: [0; 16],
+            mem,
+            p,
+            lut,
+            platform,
+            config,
+            cycles: 0,
+            instructions: 0,
+            next_event: 0,
+            irq_line: false,
+            gie_set_at: 0,
+            clocks,
+            wait_states: 0,
+            wdt_deadline: None,
+            cycle_budget: u64::MAX,
+            reset_request: None,
+            trace: None,
+            log: AccessLog::default(),
+            breakpoints: Vec::new(),
+            pc_now: 0,
+            mode_cycles: ModeCycles::default(),
+            seconds_base: 0.0,
+            seg_start: 0,
+            in_dma: false,
+            fram_over_speed: 0,
+        }
+    }
+
+    // ---- public inspection -------------------------------------------------------------
+
+    /// Register `n` (R0 = PC, R1 = SP, R2 = SR, R3 = CG2).
+    pub fn reg(&self, n: usize) -> u32 {
+        self.r[n & 15]
+    }
+
+    pub fn set_reg(&mut self, n: usize, v: u32) {
+        self.r[n & 15] = v & 0xF_FFFF;
+    }
+
+    pub fn pc(&self) -> u32 {
+        self.r[0]
+    }
+
+    pub fn sr(&self) -> u16 {
+        self.r[2] as u16
+    }
+
+    pub fn cycles(&self) -> u64 {
+        self.cycles
+    }
+
+    pub fn instructions(&self) -> u64 {
+        self.instructions
+    }
+
+    pub fn clocks(&self) -> Clocks {
+        self.clocks
+    }
+
+    pub fn mode_cycles(&self) -> ModeCycles {
+        let mut m = self.mode_cycles;
+        m.active = self.cycles - m.lpm.iter().sum::<u64>();
+        m
+    }
+
+    /// Simulated seconds since power-up (this power cycle's MCLK history).
+    pub fn seconds(&self) -> f64 {
+        self.seconds_base + (self.cycles - self.seg_start) as f64 / f64::from(self.clocks.mclk_hz)
+    }
+
+    pub fn access_log(&self) -> &AccessLog {
+        &self.log
+    }
+
+    /// Instructions fetched from FRAM faster than it allows without wait states.
+    pub fn fram_over_speed(&self) -> u64 {
+        self.fram_over_speed
+    }
+
+    pub fn memory(&self) -> &Memory {
+        &self.mem
+    }
+
+    pub fn memory_mut(&mut self) -> &mut Memory {
+        &mut self.mem
+    }
+
+    pub fn platform(&self) -> &Platform {
+        &self.platform
+    }
+
+    /// Stops `run` before executing the instruction at `pc`.
+    pub fn add_breakpoint(&mut self, pc: u32) {
+        self.breakpoints.push(pc);
+    }
+
+    /// Records every memory write (for differential testing); `take_writes` returns them.
+    pub fn trace_writes(&mut self, on: bool) {
+        self.trace = on.then(Vec::new);
+    }
+
+    pub fn take_writes(&mut self) -> Vec<MemWrite> {
+        self.trace.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// Bytes from the host to the device's UART.
+    pub fn uart_send(&mut self, bytes: &[u8]) {
+        self.p.uart.push_rx(bytes);
+        self.next_event = self.cycles;
+    }
+
+    /// Bytes the device's UART has sent.
+    pub fn uart_take(&mut self) -> Vec<u8> {
+        self.p.uart.take_tx()
+    }
+
+    /// Host bytes the device has not received yet.
+    pub fn uart_rx_pending(&self) -> usize {
+        self.p.uart.rx_pending()
+    }
+
+    /// Whether the CPU is in a low-power mode (CPUOFF).
+    pub fn sleeping(&self) -> bool {
+        self.sr() & SR_CPUOFF != 0
+    }
+
+    // ---- power and reset ---------------------------------------------------------------
+
+    /// Starts the CPU from the reset vector with all peripherals in their power-up state.
+    pub fn power_on(&mut self) -> Result<(), SimError> {
+        self.reset(ResetCause::Brownout)
+    }
+
+    /// A power failure: SRAM and CPU state are lost, FRAM is kept. The machine stays off
+    /// until `power_on`.
+    pub fn power_fail(&mut self) {
+        self.mem.fill(Page::Sram, self.config.sram_fill);
+        self.r = [u32::from(self.config.reg_fill); 16];
+    }
+
+    /// A BOR or PUC: peripherals reset, CPU restarts at the reset vector. SRAM keeps its
+    /// contents (no power was lost).
+    pub(crate) fn reset(&mut self, cause: ResetCause) -> Result<(), SimError> {
+        self.p.timer.sync(
+            self.cycles,
+            self.clocks.mclk_hz,
+            self.clocks.smclk_hz,
+            self.clocks.aclk_hz,
+        );
+        self.p.reset(self.cycles, cause);
+        self.clock_changed();
+        let fill = u32::from(self.config.reg_fill);
+        for n in [1, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15] {
+            self.r[n] = fill;
+        }
+        self.r[2] = 0;
+        self.r[3] = 0;
+        let vector = u32::from(self.platform.vectors.reset);
+        let target = u32::from(self.mem.word(vector));
+        if !self.mem.page(target).is_memory() {
+            return Err(SimError::BadResetVector { target });
+        }
+        self.r[0] = target & !1;
+        self.wait_states = 0;
+        self.irq_line = false;
+        self.reset_request = None;
+        self.wdt_restart();
+        self.next_event = self.cycles;
+        Ok(())
+    }
+
+    // ---- clocks and events -------------------------------------------------------------
+
+    /// Recomputes the clocks after a CS write (or reset), keeping simulated time continuous.
+    pub(crate) fn clock_changed(&mut self) {
+        let new = self.p.cs.clocks(&self.platform.clock);
+        // Bring clocked models up to now under the old frequencies.
+        self.p.timer.sync(
+            self.cycles,
+            self.clocks.mclk_hz,
+            self.clocks.smclk_hz,
+            self.clocks.aclk_hz,
+        );
+        if new.mclk_hz != self.clocks.mclk_hz {
+            self.seconds_base = self.seconds();
+            self.seg_start = self.cycles;
+        }
+        self.clocks = new;
+        self.update_wait_states();
+        self.wdt_restart_keep();
+    }
+
+    fn update_wait_states(&mut self) {
+        let nwaits = u64::from(self.p.sys.nwaits);
+        self.wait_states = nwaits;
+    }
+
+    fn uart_char_cycles(&self) -> Option<u64> {
+        let c = self.clocks;
+        self.p.uart.char_cycles(c.mclk_hz, c.smclk_hz, c.aclk_hz)
+    }
+
+    fn wdt_clock_hz(&self) -> u32 {
+        match self.p.sys.wdt_interval().1 {
+            0 => self.clocks.smclk_hz,
+            1 => self.clocks.aclk_hz,
+            _ => self.platform.clock.vlo_hz,
+        }
+    }
+
+    /// Restarts the watchdog count from zero.
+    fn wdt_restart(&mut self) {
+        self.wdt_deadline = if self.p.sys.wdt_held() {
+            None
+        } else {
+            let (ticks, _) = self.p.sys.wdt_interval();
+            let cycles = u128::from(ticks) * u128::from(self.clocks.mclk_hz)
+                / u128::from(self.wdt_clock_hz());
+            Some(self.cycles + cycles.min(u128::from(u64::MAX / 4)) as u64)
+        };
+    }
+
+    /// After a setting change that does not clear the count.
+    fn wdt_restart_keep(&mut self) {
+        if self.p.sys.wdt_held() {
+            self.wdt_deadline = None;
+        } else if self.wdt_deadline.is_none() {
+            self.wdt_restart();
+        }
+    }
+
+    /// Brings every model to the current cycle, handles what is due and schedules the next
+    /// event. Returns why `run` must stop, if it must.
+    pub(crate) fn service(&mut self) -> Result<Option<Stop>, SimError> {
+        let now = self.cycles;
+        let c = self.clocks;
+        self.p.timer.sync(now, c.mclk_hz, c.smclk_hz, c.aclk_hz);
+        let char_cycles = self.uart_char_cycles();
+        let pins = self.p.uart_pins();
+        self.p.uart.sync(now, char_cycles, pins);
+        if let Some(d) = self.wdt_deadline {
+            if now >= d {
+                if self.p.sys.wdt_interval_mode() {
+                    self.p.sys.sfrifg1 |= 1;
+                    self.wdt_restart();
+                } else {
+                    self.reset_request = Some(ResetCause::Watchdog);
+                }
+            }
+        }
+        if let Some(cause) = self.reset_request.take() {
+            self.reset(cause)?;
+            return Ok(Some(Stop::Reset(cause)));
+        }
+        self.update_irq();
+        let mut next = self.cycle_budget;
+        if let Some(t) = self.p.timer.next_event(c.mclk_hz, c.smclk_hz, c.aclk_hz) {
+            next = next.min(t);
+        }
+        if let Some(t) = self.p.uart.next_event() {
+            next = next.min(t);
+        }
+        if self.p.uart.rx_waiting() && pins && char_cycles.is_some() {
+            next = next.min(now + 1);
+        }
+        if let Some(d) = self.wdt_deadline {
+            next = next.min(d);
+        }
+        self.next_event = next.max(now + 1);
+        if now >= self.cycle_budget {
+            return Ok(Some(Stop::CycleBudget));
+        }
+        Ok(None)
+    }
+
+    /// The highest-priority pending, enabled interrupt's vector address.
+    pub(crate) fn pending_vector(&self) -> Option<u16> {
+        let v = &self.platform.vectors;
+        let (ta0, ta1) = self.p.timer.irq();
+        let wdt = self.p.sys.sfrifg1 & self.p.sys.sfrie1 & 1 != 0;
+        let sources = [
+            (wdt, v.wdt),
+            (self.p.uart.irq(), v.eusci_a0),
+            (ta0, v.timer0_a0),
+            (ta1, v.timer0_a1),
+            (self.p.dma.irq(), v.dma),
+        ];
+        sources.iter().filter(|s| s.0).map(|s| s.1).max()
+    }
+
+    pub(crate) fn update_irq(&mut self) {
+        self.irq_line = self.pending_vector().is_some();
+    }
+
+    /// Accepts the pending interrupt: pushes PC and SR (with PC[19:16] in SR[15:12], the
+    /// CPUXv2 frame), clears SR but SCG0, jumps through the vector.
+    pub(crate) fn interrupt(&mut self) -> bool {
+        let Some(vector) = self.pending_vector() else {
+            self.irq_line = false;
+            return false;
+        };
+        let pc = self.r[0];
+        let sr = self.r[2] as u16;
+        let sp = (self.r[1].wrapping_sub(2)) & 0xFFFF;
+        self.write_word(sp, pc as u16);
+        let sp = sp.wrapping_sub(2) & 0xFFFF;
+        self.write_word(sp, (sr & 0x0FFF) | (((pc >> 4) & 0xF000) as u16));
+        self.r[1] = sp;
+        self.r[2] = u32::from(sr & SR_SCG0);
+        self.r[0] = u32::from(self.mem.word(u32::from(vector))) & !1;
+        if vector == self.platform.vectors.timer0_a0 {
+            self.p.timer.acknowledge_ccr0();
+        }
+        self.cycles += u64::from(self.lut.interrupt);
+        self.update_irq();
+        true
+    }
+
+    /// The low-power mode of the current SR (0..=4), if the CPU is off.
+    pub(crate) fn lpm(&self) -> Option<usize> {
+        let sr = self.r[2] as u16;
+        if sr & SR_CPUOFF == 0 {
+            return None;
+        }
+        Some(
+            match (sr & SR_SCG0 != 0, sr & SR_SCG1 != 0, sr & SR_OSCOFF != 0) {
+                (_, _, true) => 4,
+                (true, true, false) => 3,
+                (false, true, false) => 2,
+                (true, false, false) => 1,
+                (false, false, false) => 0,
+            },
+        )
+    }
+
+    // ---- the run loop ------------------------------------------------------------------
+
+    /// Runs until `max_instructions` more instructions have executed, the cycle count reaches
+    /// `cycle_budget`, a breakpoint is hit or the chip resets itself.
+    pub fn run(&mut self, max_instructions: u64, cycle_budget: u64) -> Result<Stop, SimError> {
+        let limit = self.instructions.saturating_add(max_instructions);
+        self.cycle_budget = cycle_budget;
+        self.next_event = self.cycles;
+        let check_breaks = !self.breakpoints.is_empty();
+        loop {
+            if self.cycles >= self.next_event {
+                if let Some(stop) = self.service()? {
+                    return Ok(stop);
+                }
+            }
+            if self.irq_line
+                && self.r[2] as u16 & SR_GIE != 0
+                && self.instructions >= self.gie_set_at + 2
+                && self.interrupt()
+            {
+                continue;
+            }
+            if self.r[2] as u16 & SR_CPUOFF != 0 {
+                let mode = self.lpm().unwrap_or(0);
+                // Sleep until the next event; a pending interrupt with GIE set wakes the CPU.
+                let wake = self.next_event.min(self.cycle_budget);
+                if wake == u64::MAX {
+                    return Err(SimError::SleepForever {
+                        pc: self.r[0],
+                        sr: self.r[2] as u16,
+                    });
+                }
+                let slept = wake.saturating_sub(self.cycles);
+                self.mode_cycles.lpm[mode] += slept;
+                self.cycles = wake.max(self.cycles);
+                continue;
+            }
+            if self.instructions >= limit {
+                return Ok(Stop::InstructionLimit);
+            }
+            if check_breaks && self.breakpoints.contains(&self.r[0]) && self.pc_now != self.r[0] {
+                self.pc_now = self.r[0];
+                return Ok(Stop::Breakpoint(self.r[0]));
+            }
+            self.step()?;
+            if self.reset_request.is_some() {
+                self.next_event = self.cycles;
+            }
+        }
+    }
+
+    /// Executes exactly one instruction (or accepts one interrupt, or sleeps to the next
+    /// event); peripherals are serviced first.
+    pub fn single_step(&mut self) -> Result<Stop, SimError> {
+        let before = self.instructions;
+        let budget = self.cycle_budget;
+        self.cycle_budget = u64::MAX;
+        self.pc_now = u32::MAX;
+        let r = self.run(1, u64::MAX);
+        self.cycle_budget = budget;
+        if r.is_ok() && self.instructions == before + 1 {
+            return Ok(Stop::InstructionLimit);
+        }
+        r
+    }
+
+    // ---- the bus -----------------------------------------------------------------------
+
+    #[inline(always)]
+    pub(crate) fn read_word(&mut self, a: u32) -> u16 {
+        if self.mem.page(a).is_memory() {
+            self.mem.word(a)
+        } else {
+            self.read_slow(a & !1, false)
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn read_byte(&mut self, a: u32) -> u8 {
+        if self.mem.page(a).is_memory() {
+            self.mem.byte(a)
+        } else {
+            self.read_slow(a, true) as u8
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn write_word(&mut self, a: u32, v: u16) {
+        if let Some(t) = &mut self.trace {
+            t.push(MemWrite {
+                addr: a & !1,
+                byte: false,
+            });
+        }
+        if self.mem.page(a) >= Page::Sram {
+            self.mem.set_word(a, v)
+        } else {
+            self.write_slow(a & !1, v, false)
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn write_byte(&mut self, a: u32, v: u8) {
+        if let Some(t) = &mut self.trace {
+            t.push(MemWrite {
+                addr: a,
+                byte: true,
+            });
+        }
+        if self.mem.page(a) >= Page::Sram {
+            self.mem.set_byte(a, v)
+        } else {
+            self.write_slow(a, u16::from(v), true)
+        }
+    }
+
+    #[cold]
+    fn read_slow(&mut self, a: u32, byte: bool) -> u16 {
+        match self.mem.page(a) {
+            Page::Peripherals => {
+                let w = self.periph_read(a as u16 & !1, byte);
+                if byte {
+                    if a & 1 != 0 {
+                        w >> 8
+                    } else {
+                        w & 0xFF
+                    }
+                } else {
+                    w
+                }
+            }
+            Page::Vacant => {
+                AccessLog::note(&mut self.log.vacant, a, false, self.pc_now);
+                // SLAU367 1.17.1: vacant memory reads as 0x3FFF (JMP $).
+                if byte {
+                    if a & 1 != 0 {
+                        0x3F
+                    } else {
+                        0xFF
+                    }
+                } else {
+                    0x3FFF
+                }
+            }
+            _ => self.mem.word(a),
+        }
+    }
+
+    #[cold]
+    fn write_slow(&mut self, a: u32, v: u16, byte: bool) {
+        match self.mem.page(a) {
+            Page::Peripherals => self.periph_write(a as u16, v, byte),
+            Page::Vacant => AccessLog::note(&mut self.log.vacant, a, true, self.pc_now),
+            Page::Rom => AccessLog::note(&mut self.log.rom_writes, a, true, self.pc_now),
+            _ => {}
+        }
+    }
+
+    /// A peripheral word read at even address `a` (bytes are cut out by the caller).
+    fn periph_read(&mut self, a: u16, byte: bool) -> u16 {
+        let c = self.clocks;
+        let v = match periph::owner(a) {
+            Owner::Sys => self.p.sys.read(a),
+            Owner::Clock => self.p.cs.read(a),
+            Owner::Timer => {
+                self.p
+                    .timer
+                    .sync(self.cycles, c.mclk_hz, c.smclk_hz, c.aclk_hz);
+                let v = self.p.timer.read(a);
+                self.next_event = self.cycles;
+                v
+            }
+            Owner::Mpy => self.p.mpy.read(a),
+            Owner::Dma => self.p.dma.read(a),
+            Owner::Uart => {
+                let cc = self.uart_char_cycles();
+                let pins = self.p.uart_pins();
+                self.p.uart.sync(self.cycles, cc, pins);
+                let v = self.p.uart.read(a);
+                self.next_event = self.cycles;
+                v
+            }
+            Owner::Plain => u16::from_le_bytes([
+                self.p.plain[usize::from(a)],
+                self.p.plain[usize::from(a) + 1],
+            ]),
+            Owner::Unmodelled => {
+                AccessLog::note(&mut self.log.unmodelled, u32::from(a), false, self.pc_now);
+                u16::from_le_bytes([
+                    self.p.plain[usize::from(a)],
+                    self.p.plain[usize::from(a) + 1],
+                ])
+            }
+        };
+        let _ = byte;
+        self.update_irq();
+        v
+    }
+
+    /// A side-effect-free view of a word register, for merging byte writes.
+    fn periph_peek(&mut self, a: u16) -> u16 {
+        let side_effects = matches!(a, 0x019E | 0x036E | 0x050E | 0x05CC | 0x05DE);
+        if side_effects {
+            0
+        } else {
+            match periph::owner(a) {
+                Owner::Sys => self.p.sys.read(a),
+                Owner::Clock => self.p.cs.read(a),
+                Owner::Timer => {
+                    let c = self.clocks;
+                    self.p
+                        .timer
+                        .sync(self.cycles, c.mclk_hz, c.smclk_hz, c.aclk_hz);
+                    self.p.timer.read(a)
+                }
+                Owner::Mpy => self.p.mpy.read(a),
+                Owner::Dma => self.p.dma.read(a),
+                Owner::Uart => self.p.uart.read(a),
+                Owner::Plain | Owner::Unmodelled => u16::from_le_bytes([
+                    self.p.plain[usize::from(a)],
+                    self.p.plain[usize::from(a) + 1],
+                ]),
+            }
+        }
+    }
+
+    fn periph_write(&mut self, addr: u16, v: u16, byte: bool) {
+        let a = addr & !1;
+        let owner = periph::owner(a);
+        if matches!(owner, Owner::Plain | Owner::Unmodelled) {
+            if owner == Owner::Unmodelled {
+                AccessLog::note(&mut self.log.unmodelled, u32::from(addr), true, self.pc_now);
+            }
+            if byte {
+                self.p.plain[usize::from(addr)] = v as u8;
+            } else {
+                let [lo, hi] = v.to_le_bytes();
+                self.p.plain[usize::from(a)] = lo;
+                self.p.plain[usize::from(a) + 1] = hi;
+            }
+            return;
+        }
+        // Byte writes reach word registers as a word with the other half unchanged; the
+        // password registers need to know which half was written.
+        let hi_half = byte && addr & 1 != 0;
+        let lo_half = byte && addr & 1 == 0;
+        let word = if byte && owner != Owner::Sys {
+            let old = self.periph_peek(a);
+            if hi_half {
+                (old & 0x00FF) | (v << 8)
+            } else {
+                (old & 0xFF00) | (v & 0xFF)
+            }
+        } else if hi_half {
+            v << 8
+        } else {
+            v
+        };
+        let c = self.clocks;
+        match owner {
+            Owner::Sys => {
+                if let Some(cause) = self.p.sys.write(a, word, lo_half, hi_half) {
+                    self.reset_request = Some(cause);
+                }
+                if a == periph::sys::WDTCTL {
+                    if self.p.sys.take_wdt_clear() {
+                        self.wdt_restart();
+                    } else {
+                        self.wdt_restart_keep();
+                    }
+                }
+                if a == periph::sys::FRCTL0 {
+                    self.update_wait_states();
+                }
+            }
+            Owner::Clock => {
+                if self.p.cs.write(a, word) {
+                    self.clock_changed();
+                }
+            }
+            Owner::Timer => {
+                self.p
+                    .timer
+                    .sync(self.cycles, c.mclk_hz, c.smclk_hz, c.aclk_hz);
+                self.p.timer.write(a, word);
+            }
+            Owner::Mpy => {
+                self.p.mpy.write(a, word, lo_half);
+                if self.p.mpy.unmodelled_mode() {
+                    AccessLog::note(&mut self.log.unmodelled, u32::from(a), true, self.pc_now);
+                }
+            }
+            Owner::Dma => {
+                if let dma::Kick::Start(n) = self.p.dma.write(a, word) {
+                    self.dma_start(n);
+                }
+            }
+            Owner::Uart => {
+                let cc = self.uart_char_cycles();
+                let pins = self.p.uart_pins();
+                self.p.uart.sync(self.cycles, cc, pins);
+                self.p.uart.write(a, word, self.cycles, cc);
+            }
+            Owner::Plain | Owner::Unmodelled => {}
+        }
+        self.update_irq();
+        self.next_event = self.cycles;
+    }
+
+    /// A software-triggered DMA request on channel `n`: single transfer or whole block; the
+    /// CPU is halted for the transfer cycles (SLAU367 11.2.6).
+    fn dma_start(&mut self, n: usize) {
+        if self.in_dma {
+            return;
+        }
+        if self.p.dma.trigger(n) != 0 {
+            // Hardware triggers are not modelled: the request is logged, nothing moves.
+            AccessLog::note(
+                &mut self.log.unmodelled,
+                u32::from(dma::BASE) + 0x10 * (n as u32 + 1),
+                true,
+                self.pc_now,
+            );
+            return;
+        }
+        self.in_dma = true;
+        let ch = self.p.dma.ch[n];
+        let src_byte = ch.ctl & dma::DMASRCBYTE != 0;
+        let dst_byte = ch.ctl & dma::DMADSTBYTE != 0;
+        let s_step = dma::Channel::step(ch.ctl >> 8, src_byte);
+        let d_step = dma::Channel::step(ch.ctl >> 10, dst_byte);
+        let mode = ch.mode();
+        let count = match mode {
+            0 | 4 => 1,
+            _ => u32::from(ch.sz),
+        };
+        let (mut sa, mut da) = (ch.sa, ch.da);
+        for _ in 0..count {
+            let v = if src_byte {
+                u16::from(self.read_byte(sa))
+            } else {
+                self.read_word(sa)
+            };
+            if dst_byte {
+                self.write_byte(da, v as u8);
+            } else {
+                self.write_word(da, v);
+            }
+            sa = (sa as i32).wrapping_add(s_step) as u32 & 0xF_FFFF;
+            da = (da as i32).wrapping_add(d_step) as u32 & 0xF_FFFF;
+        }
+        let dp = &self.platform.dma;
+        self.cycles +=
+            u64::from(dp.sync_cycles) + u64::from(dp.cycles_per_transfer) * u64::from(count);
+        let c = &mut self.p.dma.ch[n];
+        if matches!(mode, 0 | 4) {
+            // Single transfers walk the temporary addresses; the block ends at DMAxSZ = 0.
+            c.sa = sa;
+            c.da = da;
+            c.sz = c.sz.wrapping_sub(1);
+            if c.sz == 0 {
+                c.ctl |= dma::DMAIFG;
+                if mode == 0 {
+                    c.ctl &= !dma::DMAEN;
+                }
+            }
+        } else {
+            c.ctl |= dma::DMAIFG;
+            if mode < 4 {
+                c.ctl &= !dma::DMAEN;
+            }
+        }
+        self.in_dma = false;
+    }
+}

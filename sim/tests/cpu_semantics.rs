@@ -1,0 +1,100 @@
+//! Cases where mspdebug departs from the MSP430 (so the differential tests leave them out),
+//! and bad input: each is checked against SLAU367 here.
+
+mod common;
+
+use common::*;
+use inas_sim::{Firmware, Machine, MachineConfig, Platform, SimError};
+
+fn machine_with(code: &Asm) -> Machine {
+    let mut m = Machine::new(Platform::fr5994(), MachineConfig::default());
+    m.memory_mut()
+        .write_bytes(u32::from(code.org), &code.bytes());
+    m.memory_mut().write_bytes(0xFFFE, &code.org.to_le_bytes());
+    m.power_on().expect("reset vector");
+    m
+}
+
+#[test]
+fn format2_symbolic_operands_are_relative_to_the_extension_word() {
+    let mut a = Asm::new(0x4400);
+    a.fmt1(MOV, false, Op::ImmLong(0x0010), Op::Abs(0x1C20));
+    a.fmt2(RRA, false, Op::Sym(0x1C20));
+    let mut m = machine_with(&a);
+    m.single_step().unwrap();
+    m.single_step().unwrap();
+    assert_eq!(m.memory().word(0x1C20), 0x0008);
+}
+
+#[test]
+fn byte_pops_move_the_stack_pointer_by_a_word() {
+    let mut a = Asm::new(0x4400);
+    a.fmt1(MOV, false, Op::ImmLong(0x2400), Op::R(1));
+    a.fmt2(PUSH, false, Op::ImmLong(0x1234));
+    a.fmt1(MOV, true, Op::Inc(1), Op::R(5));
+    let mut m = machine_with(&a);
+    for _ in 0..3 {
+        m.single_step().unwrap();
+    }
+    assert_eq!(m.reg(5), 0x34);
+    assert_eq!(m.reg(1), 0x2400);
+}
+
+#[test]
+fn an_illegal_opcode_is_an_error_with_its_address() {
+    let mut a = Asm::new(0x4400);
+    a.word(0x1800); // an MSP430X extension word
+    let mut m = machine_with(&a);
+    match m.single_step() {
+        Err(SimError::IllegalInstruction { pc, word, .. }) => {
+            assert_eq!((pc, word), (0x4400, 0x1800))
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_pc_in_unmapped_memory_is_an_error_with_the_address() {
+    let mut a = Asm::new(0x4400);
+    a.fmt1(MOV, false, Op::ImmLong(0x3C00), Op::R(0)); // BR #0x3C00: vacant
+    let mut m = machine_with(&a);
+    m.single_step().unwrap();
+    let e = m.single_step().unwrap_err();
+    assert!(matches!(e, SimError::UnmappedFetch { pc: 0x3C00 }), "{e}");
+    assert!(e.to_string().contains("0x03c00"), "{e}");
+}
+
+#[test]
+fn vacant_reads_return_0x3fff_and_are_logged() {
+    let mut a = Asm::new(0x4400);
+    a.fmt1(MOV, false, Op::Abs(0x3C10), Op::R(5));
+    let mut m = machine_with(&a);
+    m.single_step().unwrap();
+    assert_eq!(m.reg(5), 0x3FFF);
+    assert_eq!(m.access_log().vacant.get(&0x3C10).map(|c| c.reads), Some(1));
+}
+
+#[test]
+fn bad_elf_files_are_errors_not_panics() {
+    let elf = std::fs::read("/tmp/inas/elf/smoke.elf")
+        .or_else(|_| {
+            std::fs::read(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../firmware/target/inas-firmware-smoke.elf"
+            ))
+        })
+        .expect("a smoke ELF (cargo xtask firmware)");
+    for len in [0, 10, 52, 200, 4096] {
+        assert!(
+            Firmware::parse(&elf[..len.min(elf.len())]).is_err(),
+            "truncated to {len}"
+        );
+    }
+    let mut other = elf.clone();
+    other[18] = 0x28; // EM_ARM
+    assert!(matches!(
+        Firmware::parse(&other),
+        Err(SimError::NotMsp430 { machine: 0x28 })
+    ));
+    assert!(Firmware::parse(b"not an elf at all").is_err());
+}
