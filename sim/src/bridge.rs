@@ -11,6 +11,18 @@ use crate::error::SimError;
 pub trait UartBridge {
     /// Delivers `from_device` to the host and returns what the host has sent since.
     fn exchange(&mut self, from_device: &[u8]) -> Result<Vec<u8>, SimError>;
+
+    /// [`UartBridge::exchange`] at simulated time `now_s` (on-time plus off-time since the run
+    /// started): for hosts that keep time with the device, or hold it back (lockstep).
+    fn exchange_at(&mut self, now_s: f64, from_device: &[u8]) -> Result<Vec<u8>, SimError> {
+        let _ = now_s;
+        self.exchange(from_device)
+    }
+
+    /// The host is done (a script ran to its end, the user hung up): the run ends.
+    fn finished(&self) -> bool {
+        false
+    }
 }
 
 /// Queues in memory.

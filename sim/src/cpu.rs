@@ -1,46 +1,317 @@
-//! The instruction interpreter: decode and execute one MSP430 instruction per `step`.
+//! The instruction set: what each decoded instruction does (see `decode` for decoding).
 //!
 //! The base ISA (27 instructions, 7 addressing modes, constant generators, byte and word) is
 //! complete; of MSP430X, the address instructions (MOVA, CMPA, ADDA, SUBA; RETA is
 //! `MOVA @SP+, PC`) are implemented because the board firmware hand-encodes two of them. Other
 //! MSP430X opcodes (extension words, CALLA, PUSHM/POPM, RRxM) are reported as illegal, with
-//! their address. Decoding is a match on the opcode's top bits and operands resolve to a small
-//! `Loc` value: no allocation and no table of closures, so the hot loop stays in registers.
+//! their address. Format I, Format II and jumps have one handler per opcode, operand kinds
+//! and width (const generics), so a handler runs straight through with its operands' shapes
+//! known; the rare address instructions decode their operands as they run.
 
+use crate::decode::{Insn, D_ABS, D_IDX, D_REG, S_ABS, S_IDX, S_IMM, S_INC, S_IND, S_REG};
 use crate::error::SimError;
-use crate::machine::{Machine, SR_C, SR_GIE, SR_N, SR_V, SR_Z};
+use crate::machine::{Machine, SR_C, SR_CPUOFF, SR_GIE, SR_N, SR_V, SR_Z};
 
-/// Where an operand lives.
-#[derive(Clone, Copy, Debug)]
-enum Loc {
-    Reg(usize),
-    Mem(u32),
-    Imm(u16),
+/// Executes a decoded instruction (the run loop adds its cycles and counts it).
+pub(crate) type Handler = fn(&mut Machine, &Insn);
+
+pub(crate) const MOV: u16 = 4;
+pub(crate) const ADD: u16 = 5;
+pub(crate) const ADDC: u16 = 6;
+pub(crate) const SUBC: u16 = 7;
+pub(crate) const SUB: u16 = 8;
+pub(crate) const CMP: u16 = 9;
+pub(crate) const DADD: u16 = 10;
+pub(crate) const BIT: u16 = 11;
+pub(crate) const BIC: u16 = 12;
+pub(crate) const BIS: u16 = 13;
+pub(crate) const XOR: u16 = 14;
+pub(crate) const AND: u16 = 15;
+
+/// The Format I handler for opcode `op`, source kind `s`, destination kind `d`, width.
+pub(crate) fn format1_handler(op: u16, s: u8, d: u8, byte: bool) -> Handler {
+    macro_rules! with_b {
+        ($o:expr, $s:expr, $d:expr) => {
+            if byte {
+                format1::<{ $o }, { $s }, { $d }, true> as Handler
+            } else {
+                format1::<{ $o }, { $s }, { $d }, false> as Handler
+            }
+        };
+    }
+    macro_rules! with_d {
+        ($o:expr, $s:expr) => {
+            match d {
+                D_REG => with_b!($o, $s, D_REG),
+                D_IDX => with_b!($o, $s, D_IDX),
+                _ => with_b!($o, $s, D_ABS),
+            }
+        };
+    }
+    macro_rules! with_s {
+        ($o:expr) => {
+            match s {
+                S_REG => with_d!($o, S_REG),
+                S_IMM => with_d!($o, S_IMM),
+                S_IND => with_d!($o, S_IND),
+                S_INC => with_d!($o, S_INC),
+                S_IDX => with_d!($o, S_IDX),
+                _ => with_d!($o, S_ABS),
+            }
+        };
+    }
+    match op {
+        MOV => with_s!(MOV),
+        ADD => with_s!(ADD),
+        ADDC => with_s!(ADDC),
+        SUBC => with_s!(SUBC),
+        SUB => with_s!(SUB),
+        CMP => with_s!(CMP),
+        DADD => with_s!(DADD),
+        BIT => with_s!(BIT),
+        BIC => with_s!(BIC),
+        BIS => with_s!(BIS),
+        XOR => with_s!(XOR),
+        _ => with_s!(AND),
+    }
 }
 
-// Rows of the cycle tables.
-const M_REG: usize = 0;
-const M_IND: usize = 1;
-const M_INC: usize = 2;
-const M_IMM: usize = 3;
-const M_IDX: usize = 4;
-const M_SYM: usize = 5;
-const M_ABS: usize = 6;
+/// The Format II handler for `op` (RRC, SWPB, RRA, SXT, PUSH, CALL = 0..5), operand kind `s`.
+pub(crate) fn format2_handler(op: u16, s: u8, byte: bool) -> Handler {
+    macro_rules! with_b {
+        ($o:expr, $s:expr) => {
+            if byte {
+                format2::<{ $o }, { $s }, true> as Handler
+            } else {
+                format2::<{ $o }, { $s }, false> as Handler
+            }
+        };
+    }
+    macro_rules! with_s {
+        ($o:expr) => {
+            match s {
+                S_REG => with_b!($o, S_REG),
+                S_IMM => with_b!($o, S_IMM),
+                S_IND => with_b!($o, S_IND),
+                S_INC => with_b!($o, S_INC),
+                S_IDX => with_b!($o, S_IDX),
+                _ => with_b!($o, S_ABS),
+            }
+        };
+    }
+    match op {
+        0 => with_s!(0),
+        1 => with_s!(1),
+        2 => with_s!(2),
+        3 => with_s!(3),
+        4 => with_s!(4),
+        _ => with_s!(5),
+    }
+}
 
-const MOV: u16 = 4;
-const ADD: u16 = 5;
-const ADDC: u16 = 6;
-const SUBC: u16 = 7;
-const SUB: u16 = 8;
-const CMP: u16 = 9;
-const DADD: u16 = 10;
-const BIT: u16 = 11;
-const BIC: u16 = 12;
-const BIS: u16 = 13;
-const XOR: u16 = 14;
+/// The handler of jump condition `cond` (JNE, JEQ, JNC, JC, JN, JGE, JL, JMP).
+pub(crate) fn jump_handler(cond: u16) -> Handler {
+    match cond {
+        0 => jump::<0>,
+        1 => jump::<1>,
+        2 => jump::<2>,
+        3 => jump::<3>,
+        4 => jump::<4>,
+        5 => jump::<5>,
+        6 => jump::<6>,
+        _ => jump::<7>,
+    }
+}
+
+#[inline(always)]
+fn mask<const B: bool>(v: u16) -> u16 {
+    if B {
+        v & 0xFF
+    } else {
+        v
+    }
+}
+
+/// A source operand's value; for memory operands also its address (Format II writes back).
+#[inline(always)]
+fn source<const S: u8, const B: bool>(m: &mut Machine, i: &Insn) -> (u16, u32) {
+    let r = usize::from(i.sreg & 15);
+    let a = match S {
+        S_REG => return (mask::<B>(m.r[r] as u16), 0),
+        S_IMM => return (mask::<B>(i.sx), 0),
+        S_IND => m.r[r] & 0xFFFF,
+        S_INC => {
+            let a = m.r[r] & 0xFFFF;
+            // The stack pointer always moves by a word.
+            let inc = if B && r != 1 { 1 } else { 2 };
+            m.r[r] = (a + inc) & 0xFFFF;
+            a
+        }
+        S_IDX => u32::from((m.r[r] as u16).wrapping_add(i.sx)),
+        _ => u32::from(i.sx),
+    };
+    (m.read::<B>(a), a)
+}
+
+fn format1<const OP: u16, const S: u8, const D: u8, const B: bool>(m: &mut Machine, i: &Insn) {
+    m.r[0] = i.next_pc;
+    let (s, _) = source::<S, B>(m, i);
+    let dr = usize::from(i.dreg & 15);
+    let a = match D {
+        D_IDX => u32::from((m.r[dr] as u16).wrapping_add(i.dx)),
+        D_ABS => u32::from(i.dx),
+        _ => 0,
+    };
+    let d = if OP == MOV {
+        0
+    } else if D == D_REG {
+        mask::<B>(m.r[dr] as u16)
+    } else {
+        m.read::<B>(a)
+    };
+    let r = match OP {
+        MOV => s,
+        ADD => m.add_flags(s, d, 0, B),
+        ADDC => {
+            let c = m.carry();
+            m.add_flags(s, d, c, B)
+        }
+        SUBC => {
+            let c = m.carry();
+            m.add_flags(!s, d, c, B)
+        }
+        SUB | CMP => m.add_flags(!s, d, 1, B),
+        DADD => m.dadd(s, d, B),
+        BIC => d & !s,
+        BIS => d | s,
+        XOR => {
+            let r = s ^ d;
+            let msb = if B { 0x80 } else { 0x8000 };
+            m.logic_flags(r, B, s & d & msb != 0);
+            r
+        }
+        // AND and BIT.
+        _ => {
+            let r = s & d;
+            m.logic_flags(r, B, false);
+            r
+        }
+    };
+    if OP != CMP && OP != BIT {
+        if D == D_REG {
+            m.write_reg(dr, mask::<B>(r));
+        } else {
+            m.write::<B>(a, r);
+        }
+    }
+}
+
+fn format2<const OP: u16, const S: u8, const B: bool>(m: &mut Machine, i: &Insn) {
+    m.r[0] = i.next_pc;
+    let (v, a) = source::<S, B>(m, i);
+    let msb = if B { 0x80 } else { 0x8000 };
+    let r = match OP {
+        0 => {
+            // RRC
+            let c = m.carry() != 0;
+            let r = (v >> 1) | if c { msb } else { 0 };
+            m.flags(v & 1 != 0, r == 0, r & msb != 0, false);
+            r
+        }
+        1 => v.rotate_left(8),
+        2 => {
+            // RRA
+            let r = (v >> 1) | (v & msb);
+            m.flags(v & 1 != 0, r == 0, r & msb != 0, false);
+            r
+        }
+        3 => {
+            // SXT
+            let r = v as u8 as i8 as i16 as u16;
+            m.logic_flags(r, false, false);
+            r
+        }
+        4 => {
+            // PUSH
+            let sp = m.r[1].wrapping_sub(2) & 0xFFFF;
+            m.r[1] = sp;
+            m.write::<B>(sp, v);
+            return;
+        }
+        _ => {
+            // CALL
+            let sp = m.r[1].wrapping_sub(2) & 0xFFFF;
+            m.r[1] = sp;
+            let ret = m.r[0] as u16;
+            m.write::<false>(sp, ret);
+            m.r[0] = u32::from(v & !1);
+            return;
+        }
+    };
+    match S {
+        S_REG => m.write_reg(usize::from(i.sreg & 15), mask::<B>(r)),
+        // A constant generator operand is not written back.
+        S_IMM => {}
+        _ => m.write::<B>(a, r),
+    }
+}
+
+fn jump<const C: u8>(m: &mut Machine, i: &Insn) {
+    let sr = m.r[2] as u16;
+    let n = sr & SR_N != 0;
+    let v = sr & SR_V != 0;
+    let taken = match C {
+        0 => sr & SR_Z == 0,
+        1 => sr & SR_Z != 0,
+        2 => sr & SR_C == 0,
+        3 => sr & SR_C != 0,
+        4 => n,
+        5 => n == v,
+        6 => n != v,
+        _ => true,
+    };
+    m.r[0] = if taken { u32::from(i.sx) } else { i.next_pc };
+}
+
+/// RETI: SR, then PC with its bits 19:16 from the saved SR's top nibble (the CPUXv2 frame).
+pub(crate) fn reti(m: &mut Machine, _: &Insn) {
+    let sp = m.r[1] & 0xFFFF;
+    let sr = m.read_word(sp);
+    let lo = m.read_word((sp + 2) & 0xFFFF);
+    m.r[1] = (sp + 4) & 0xFFFF;
+    m.set_sr(sr & 0x0FFF);
+    m.r[0] = (u32::from(lo) | (u32::from(sr & 0xF000) << 4)) & !1;
+}
+
+/// The MSP430X address instructions, decoded as they run (the opcode is in `sx`).
+pub(crate) fn address(m: &mut Machine, i: &Insn) {
+    let pc = m.pc_now;
+    m.r[0] = (pc + 2) & 0xF_FFFF;
+    match m.exec_address(i.sx, pc) {
+        Ok(cycles) => m.cycles += u64::from(cycles),
+        Err(e) => m.fail(e),
+    }
+}
 
 impl Machine {
     #[inline(always)]
+    fn read<const B: bool>(&mut self, a: u32) -> u16 {
+        if B {
+            u16::from(self.read_byte(a))
+        } else {
+            self.read_word(a)
+        }
+    }
+
+    #[inline(always)]
+    fn write<const B: bool>(&mut self, a: u32, v: u16) {
+        if B {
+            self.write_byte(a, v as u8)
+        } else {
+            self.write_word(a, v)
+        }
+    }
+
     fn fetch(&mut self) -> Result<u16, SimError> {
         let pc = self.r[0];
         if !self.mem.page(pc).is_memory() {
@@ -48,121 +319,6 @@ impl Machine {
         }
         self.r[0] = (pc + 2) & 0xF_FFFF;
         Ok(self.mem.word(pc))
-    }
-
-    /// Resolves a source (or Format II) operand: As and the register select the mode; the
-    /// constant generators R2 (As 2, 3) and R3 give immediate values without a memory access.
-    #[inline(always)]
-    fn src_loc(&mut self, reg: usize, as_: u16, byte: bool) -> Result<(Loc, usize), SimError> {
-        Ok(match as_ {
-            0 => {
-                if reg == 3 {
-                    (Loc::Imm(0), M_REG)
-                } else {
-                    (Loc::Reg(reg), M_REG)
-                }
-            }
-            1 => match reg {
-                3 => (Loc::Imm(1), M_REG),
-                2 => (Loc::Mem(u32::from(self.fetch()?)), M_ABS),
-                0 => {
-                    let at = self.r[0] as u16;
-                    let x = self.fetch()?;
-                    (Loc::Mem(u32::from(at.wrapping_add(x))), M_SYM)
-                }
-                _ => {
-                    let x = self.fetch()?;
-                    (
-                        Loc::Mem(u32::from((self.r[reg] as u16).wrapping_add(x))),
-                        M_IDX,
-                    )
-                }
-            },
-            2 => match reg {
-                2 => (Loc::Imm(4), M_REG),
-                3 => (Loc::Imm(2), M_REG),
-                _ => (Loc::Mem(self.r[reg] & 0xFFFF), M_IND),
-            },
-            _ => match reg {
-                2 => (Loc::Imm(8), M_REG),
-                3 => (Loc::Imm(0xFFFF), M_REG),
-                0 => (Loc::Imm(self.fetch()?), M_IMM),
-                _ => {
-                    let a = self.r[reg] & 0xFFFF;
-                    // The stack pointer always moves by a word.
-                    let inc = if byte && reg != 1 { 1 } else { 2 };
-                    self.r[reg] = (a + inc) & 0xFFFF;
-                    (Loc::Mem(a), M_INC)
-                }
-            },
-        })
-    }
-
-    /// Resolves a Format I destination; the second value is the cycle table's column.
-    #[inline(always)]
-    fn dst_loc(&mut self, reg: usize, ad: bool) -> Result<(Loc, usize), SimError> {
-        if !ad {
-            return Ok((Loc::Reg(reg), usize::from(reg == 0)));
-        }
-        Ok(match reg {
-            2 => (Loc::Mem(u32::from(self.fetch()?)), 4),
-            0 => {
-                let at = self.r[0] as u16;
-                let x = self.fetch()?;
-                (Loc::Mem(u32::from(at.wrapping_add(x))), 3)
-            }
-            3 => {
-                let x = self.fetch()?;
-                (Loc::Mem(u32::from(x)), 2)
-            }
-            _ => {
-                let x = self.fetch()?;
-                (Loc::Mem(u32::from((self.r[reg] as u16).wrapping_add(x))), 2)
-            }
-        })
-    }
-
-    #[inline(always)]
-    fn read_loc(&mut self, loc: Loc, byte: bool) -> u16 {
-        match loc {
-            Loc::Reg(r) => {
-                let v = self.r[r] as u16;
-                if byte {
-                    v & 0xFF
-                } else {
-                    v
-                }
-            }
-            Loc::Mem(a) => {
-                if byte {
-                    u16::from(self.read_byte(a))
-                } else {
-                    self.read_word(a)
-                }
-            }
-            Loc::Imm(v) => {
-                if byte {
-                    v & 0xFF
-                } else {
-                    v
-                }
-            }
-        }
-    }
-
-    #[inline(always)]
-    fn write_loc(&mut self, loc: Loc, byte: bool, v: u16) {
-        match loc {
-            Loc::Reg(r) => self.write_reg(r, if byte { v & 0xFF } else { v }),
-            Loc::Mem(a) => {
-                if byte {
-                    self.write_byte(a, v as u8)
-                } else {
-                    self.write_word(a, v)
-                }
-            }
-            Loc::Imm(_) => {}
-        }
     }
 
     /// A register write by an MSP430 instruction: 16 bits, clearing bits 19:16.
@@ -173,17 +329,23 @@ impl Machine {
             0 | 1 => self.r[r] = u32::from(v & !1),
             2 => self.set_sr(v),
             3 => {}
-            _ => self.r[r] = u32::from(v),
+            _ => self.r[r & 15] = u32::from(v),
         }
     }
 
-    #[inline(always)]
-    fn set_sr(&mut self, v: u16) {
+    /// An explicit SR write. The run loop's fast path assumes the CPU is on and no interrupt
+    /// is due: a write that turns the CPU off, or enables interrupts while one is pending,
+    /// ends the fast path at this instruction.
+    pub(crate) fn set_sr(&mut self, v: u16) {
         let old = self.r[2] as u16;
         self.r[2] = u32::from(v);
-        if old & SR_GIE == 0 && v & SR_GIE != 0 {
+        let enabled = old & SR_GIE == 0 && v & SR_GIE != 0;
+        if enabled {
             // The instruction after the one that sets GIE runs before any interrupt.
             self.gie_set_at = self.instructions;
+        }
+        if v & SR_CPUOFF != 0 || (enabled && self.irq_line) {
+            self.next_event = self.cycles;
         }
     }
 
@@ -247,211 +409,12 @@ impl Machine {
         r as u16
     }
 
-    /// Executes one instruction.
-    pub(crate) fn step(&mut self) -> Result<(), SimError> {
-        let pc = self.r[0];
-        self.pc_now = pc;
-        let w = self.fetch()?;
-        let cycles = match w >> 12 {
-            0 => self.exec_address(w, pc)?,
-            1 => self.exec_format2(w, pc)?,
-            2 | 3 => self.exec_jump(w),
-            _ => self.exec_format1(w)?,
-        };
-        self.cycles += u64::from(cycles);
-        if self.wait_states != 0 {
-            self.fram_wait(pc);
-        }
-        self.instructions += 1;
-        Ok(())
-    }
-
-    /// NWAITS wait states per FRAM instruction word (an upper bound: the FRAM cache is not
-    /// modelled, every fetch is counted as a miss).
-    #[cold]
-    fn fram_wait(&mut self, pc: u32) {
-        if self.mem.page(pc) == crate::memory::Page::Fram {
-            let words = u64::from((self.r[0].wrapping_sub(pc) & 0xFFFF) / 2).clamp(1, 3);
-            self.cycles += self.wait_states * words;
-        }
-    }
-
-    #[inline(always)]
-    fn exec_jump(&mut self, w: u16) -> u8 {
-        let sr = self.r[2] as u16;
-        let n = sr & SR_N != 0;
-        let v = sr & SR_V != 0;
-        let taken = match (w >> 10) & 7 {
-            0 => sr & SR_Z == 0,
-            1 => sr & SR_Z != 0,
-            2 => sr & SR_C == 0,
-            3 => sr & SR_C != 0,
-            4 => n,
-            5 => n == v,
-            6 => n != v,
-            _ => true,
-        };
-        if taken {
-            let off = (((w & 0x3FF) << 6) as i16 >> 5) as i32;
-            self.r[0] = (self.r[0] as i32).wrapping_add(off) as u32 & 0xFFFF;
-        }
-        self.lut.jump
-    }
-
-    #[inline(always)]
-    fn exec_format1(&mut self, w: u16) -> Result<u8, SimError> {
-        let op = w >> 12;
-        let src = usize::from((w >> 8) & 15);
-        let ad = w & 0x80 != 0;
-        let byte = w & 0x40 != 0;
-        let as_ = (w >> 4) & 3;
-        let dst = usize::from(w & 15);
-        let (sloc, smode) = self.src_loc(src, as_, byte)?;
-        let s = self.read_loc(sloc, byte);
-        let (dloc, dcol) = self.dst_loc(dst, ad)?;
-        let mut cycles = self.lut.f1[smode][dcol];
-        match op {
-            MOV => {
-                self.write_loc(dloc, byte, s);
-            }
-            BIT | CMP => {
-                let d = self.read_loc(dloc, byte);
-                if op == BIT {
-                    self.logic_flags(s & d, byte, false);
-                } else {
-                    self.add_flags(!s, d, 1, byte);
-                }
-            }
-            _ => {
-                let d = self.read_loc(dloc, byte);
-                let r = match op {
-                    ADD => self.add_flags(s, d, 0, byte),
-                    ADDC => {
-                        let c = self.carry();
-                        self.add_flags(s, d, c, byte)
-                    }
-                    SUBC => {
-                        let c = self.carry();
-                        self.add_flags(!s, d, c, byte)
-                    }
-                    SUB => self.add_flags(!s, d, 1, byte),
-                    DADD => self.dadd(s, d, byte),
-                    BIC => d & !s,
-                    BIS => d | s,
-                    XOR => {
-                        let r = s ^ d;
-                        let msb = if byte { 0x80 } else { 0x8000 };
-                        self.logic_flags(r, byte, s & d & msb != 0);
-                        r
-                    }
-                    // AND (opcode 15), the only one left.
-                    _ => {
-                        let r = s & d;
-                        self.logic_flags(r, byte, false);
-                        r
-                    }
-                };
-                self.write_loc(dloc, byte, r);
-            }
-        }
-        if dcol >= 2 && matches!(op, MOV | BIT | CMP) {
-            cycles -= self.lut.f1_saving;
-        }
-        Ok(cycles)
-    }
-
     /// Flags of AND, BIT, XOR, SXT: N and Z from the result, C = not Z.
     #[inline(always)]
     fn logic_flags(&mut self, r: u16, byte: bool, v: bool) {
         let (mask, msb) = if byte { (0xFF, 0x80) } else { (0xFFFF, 0x8000) };
         let r = r & mask;
         self.flags(r != 0, r == 0, r & msb != 0, v);
-    }
-
-    fn exec_format2(&mut self, w: u16, pc: u32) -> Result<u8, SimError> {
-        let op = (w >> 7) & 7;
-        let byte = w & 0x40 != 0;
-        let as_ = (w >> 4) & 3;
-        let reg = usize::from(w & 15);
-        let illegal = |why| SimError::IllegalInstruction { pc, word: w, why };
-        if w >= 0x1800 {
-            return Err(illegal("MSP430X extension words are not modelled"));
-        }
-        if w >= 0x1400 {
-            return Err(illegal("PUSHM/POPM (MSP430X) are not modelled"));
-        }
-        match op {
-            6 => {
-                if w != 0x1300 {
-                    return Err(illegal("CALLA (MSP430X) is not modelled"));
-                }
-                let sp = self.r[1] & 0xFFFF;
-                let sr = self.read_word(sp);
-                let lo = self.read_word((sp + 2) & 0xFFFF);
-                self.r[1] = (sp + 4) & 0xFFFF;
-                self.set_sr(sr & 0x0FFF);
-                self.r[0] = (u32::from(lo) | (u32::from(sr & 0xF000) << 4)) & !1;
-                return Ok(self.lut.reti);
-            }
-            7 => return Err(illegal("CALLA (MSP430X) is not modelled")),
-            1 | 3 | 5 if byte => return Err(illegal("SWPB, SXT and CALL have no byte form")),
-            0..=3 if as_ == 3 && reg == 0 => {
-                return Err(illegal(
-                    "RRC, SWPB, RRA and SXT cannot take an immediate operand",
-                ))
-            }
-            _ => {}
-        }
-        let (loc, mode) = self.src_loc(reg, as_, byte)?;
-        let v = self.read_loc(loc, byte);
-        let row = self.lut.f2[mode];
-        let msb = if byte { 0x80 } else { 0x8000 };
-        match op {
-            0 => {
-                // RRC
-                let c = self.carry() != 0;
-                let r = (v >> 1) | if c { msb } else { 0 };
-                self.flags(v & 1 != 0, r == 0, r & msb != 0, false);
-                self.write_loc(loc, byte, r);
-                Ok(row[0])
-            }
-            1 => {
-                self.write_loc(loc, false, v.rotate_left(8));
-                Ok(row[0])
-            }
-            2 => {
-                // RRA
-                let r = (v >> 1) | (v & msb);
-                self.flags(v & 1 != 0, r == 0, r & msb != 0, false);
-                self.write_loc(loc, byte, r);
-                Ok(row[0])
-            }
-            3 => {
-                let r = v as u8 as i8 as i16 as u16;
-                self.logic_flags(r, false, false);
-                self.write_loc(loc, false, r);
-                Ok(row[0])
-            }
-            4 => {
-                let sp = self.r[1].wrapping_sub(2) & 0xFFFF;
-                self.r[1] = sp;
-                if byte {
-                    self.write_byte(sp, v as u8);
-                } else {
-                    self.write_word(sp, v);
-                }
-                Ok(row[1])
-            }
-            _ => {
-                // CALL
-                let sp = self.r[1].wrapping_sub(2) & 0xFFFF;
-                self.r[1] = sp;
-                let ret = self.r[0] as u16;
-                self.write_word(sp, ret);
-                self.r[0] = u32::from(v & !1);
-                Ok(row[2])
-            }
-        }
     }
 
     fn read20(&mut self, a: u32) -> u32 {
@@ -496,12 +459,11 @@ impl Machine {
             t.mova_reg_reg,
         );
         let reta = t.reta;
-        let set = |m: &mut Machine, r: usize, v: u32| {
-            if r == 0 {
-                m.r[0] = v & 0xF_FFFE;
-            } else if r != 3 {
-                m.r[r] = v & 0xF_FFFF;
-            }
+        let set = |m: &mut Machine, r: usize, v: u32| match r {
+            0 => m.r[0] = v & 0xF_FFFE,
+            2 => m.set_sr(v as u16),
+            3 => {}
+            _ => m.r[r] = v & 0xF_FFFF,
         };
         let cycles = match (w >> 4) & 15 {
             0 => {

@@ -21,6 +21,7 @@ pub struct RunConfig {
     pub machine: MachineConfig,
     /// `None`: continuous power.
     pub supply: Option<Supply>,
+    /// Instructions this run may execute.
     pub max_instructions: u64,
     /// Stop when the PC reaches this address (e.g. a `test_done` symbol).
     pub stop_at: Option<u32>,
@@ -37,6 +38,8 @@ pub enum Ended {
     TimeLimit,
     /// The harvester cannot bring the capacitor back to Von.
     NoRecharge,
+    /// The UART bridge's host said it is done.
+    HostDone,
 }
 
 /// The per-run report (`inas emulate --json` prints it).
@@ -120,11 +123,13 @@ impl Emulator {
             unmodelled_accesses: 0,
             ended: Ended::InstructionLimit,
         };
+        let (instructions0, cycles0) = (m.instructions(), m.cycles());
+        let max_instructions = instructions0.saturating_add(cfg.max_instructions);
         let mut last_modes = m.mode_cycles();
         let mut last_seconds = m.seconds();
         loop {
             let done = m.instructions();
-            if done >= cfg.max_instructions {
+            if done >= max_instructions {
                 r.ended = Ended::InstructionLimit;
                 break;
             }
@@ -133,7 +138,7 @@ impl Emulator {
                 break;
             }
             let slice = (SLICE_S * f64::from(m.clocks().mclk_hz)).max(1.0) as u64;
-            let stop = m.run(cfg.max_instructions - done, m.cycles() + slice)?;
+            let stop = m.run(max_instructions - done, m.cycles() + slice)?;
             let now_s = m.seconds();
             let dt = now_s - last_seconds;
             last_seconds = now_s;
@@ -146,7 +151,7 @@ impl Emulator {
             last_modes = modes;
             let tx = m.uart_take();
             r.uart_tx_bytes += tx.len() as u64;
-            let rx = bridge.exchange(&tx)?;
+            let rx = bridge.exchange_at(r.on_time_s + r.off_time_s, &tx)?;
             r.uart_rx_bytes += rx.len() as u64;
             if !rx.is_empty() {
                 m.uart_send(&rx);
@@ -176,9 +181,13 @@ impl Emulator {
                 r.ended = Ended::StopAddress;
                 break;
             }
+            if bridge.finished() {
+                r.ended = Ended::HostDone;
+                break;
+            }
         }
-        r.instructions = m.instructions();
-        r.cycles = m.cycles();
+        r.instructions = m.instructions() - instructions0;
+        r.cycles = m.cycles() - cycles0;
         r.unmodelled_accesses = m.access_log().total();
         r.wall_s = wall.elapsed().as_secs_f64();
         Ok(r)

@@ -11,6 +11,10 @@ pub enum SimError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "no firmware ELF at {path}: build it with `cargo xtask firmware` (or set INAS_FIRMWARE_DIR to a folder holding it)"
+    )]
+    MissingBuild { path: PathBuf },
     #[error("not a loadable ELF file: {0}")]
     Elf(String),
     #[error("the ELF is for machine {machine:#x}, not the MSP430 (EM_MSP430 = 0x69)")]

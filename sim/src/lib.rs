@@ -3,13 +3,15 @@
 //!
 //! - [`Machine`]: CPU (base ISA + the MSP430X address instructions), memory map and the
 //!   peripherals the firmware uses, in MCLK cycles.
-//! - [`Firmware`]: ELF loading.
+//! - [`Firmware`]: ELF loading; [`builds`]: where this checkout's firmware ELFs are.
 //! - [`Platform`]: every chip constant, from `fr5994.toml`.
 //! - [`power`] and [`emulate`]: the supply model and a whole run with its report.
 //! - [`bridge`]: the UART's host side, in-process or as a pseudo-terminal.
 
 pub mod bridge;
-pub mod cpu;
+pub mod builds;
+mod cpu;
+mod decode;
 pub mod elf;
 pub mod emulate;
 pub mod error;

@@ -5,7 +5,13 @@
 //! (a timer flag, a UART character, the watchdog, the caller's cycle budget), and the
 //! instruction loop compares one counter per instruction against it. Every peripheral write
 //! makes the next instruction boundary an event, so new settings take effect at once.
+//!
+//! Between events the CPU runs a tight loop over predecoded instructions (`decode`): fetch
+//! the cached entry, run its handler, count. Everything else (interrupts, low-power modes,
+//! peripherals, resets) is handled at events; an SR write is one, so the loop never has to
+//! look at the CPU's mode.
 
+use crate::decode::ICache;
 use crate::error::SimError;
 use crate::memory::{Memory, Page};
 use crate::periph::sys::ResetCause;
@@ -139,6 +145,9 @@ pub struct Machine {
     pub(crate) seg_start: u64,
     pub(crate) in_dma: bool,
     pub(crate) fram_over_speed: u64,
+    pub(crate) icache: ICache,
+    /// An error raised inside an instruction handler, returned by `run` at the next check.
+    pub(crate) fault: Option<SimError>,
 }
 
 impl Machine {
@@ -178,6 +187,8 @@ impl Machine {
             seg_start: 0,
             in_dma: false,
             fram_over_speed: 0,
+            icache: ICache::new(),
+            fault: None,
         }
     }
 
@@ -236,7 +247,10 @@ impl Machine {
         &self.mem
     }
 
+    /// Direct access to memory (loading, tests); decoded instructions are dropped, since
+    /// what the caller writes is not seen by the instruction cache.
     pub fn memory_mut(&mut self) -> &mut Memory {
+        self.icache.clear();
         &mut self.mem
     }
 
@@ -247,6 +261,7 @@ impl Machine {
     /// Stops `run` before executing the instruction at `pc`.
     pub fn add_breakpoint(&mut self, pc: u32) {
         self.breakpoints.push(pc);
+        self.icache.clear();
     }
 
     /// Records every memory write (for differential testing); `take_writes` returns them.
@@ -290,6 +305,7 @@ impl Machine {
     /// until `power_on`.
     pub fn power_fail(&mut self) {
         self.mem.fill(Page::Sram, self.config.sram_fill);
+        self.icache.clear();
         self.r = [u32::from(self.config.reg_fill); 16];
     }
 
@@ -496,17 +512,17 @@ impl Machine {
         let limit = self.instructions.saturating_add(max_instructions);
         self.cycle_budget = cycle_budget;
         self.next_event = self.cycles;
-        let check_breaks = !self.breakpoints.is_empty();
         loop {
+            if let Some(e) = self.fault.take() {
+                return Err(e);
+            }
             if self.cycles >= self.next_event {
                 if let Some(stop) = self.service()? {
                     return Ok(stop);
                 }
             }
-            if self.irq_line
-                && self.r[2] as u16 & SR_GIE != 0
-                && self.instructions >= self.gie_set_at + 2
-                && self.interrupt()
+            let gie = self.r[2] as u16 & SR_GIE != 0;
+            if self.irq_line && gie && self.instructions >= self.gie_set_at + 2 && self.interrupt()
             {
                 continue;
             }
@@ -528,15 +544,61 @@ impl Machine {
             if self.instructions >= limit {
                 return Ok(Stop::InstructionLimit);
             }
-            if check_breaks && self.breakpoints.contains(&self.r[0]) && self.pc_now != self.r[0] {
-                self.pc_now = self.r[0];
-                return Ok(Stop::Breakpoint(self.r[0]));
-            }
-            self.step()?;
-            if self.reset_request.is_some() {
-                self.next_event = self.cycles;
+            // An interrupt held back by the instruction that follows EINT is due after one.
+            let end = if self.irq_line && gie {
+                self.instructions + 1
+            } else {
+                limit
+            };
+            if let Some(stop) = self.execute(end)? {
+                return Ok(stop);
             }
         }
+    }
+
+    /// The fast path: instructions until the next event or the `end`th instruction.
+    #[inline(always)]
+    fn execute(&mut self, end: u64) -> Result<Option<Stop>, SimError> {
+        while self.cycles < self.next_event && self.instructions < end {
+            let pc = self.r[0];
+            let mut insn = self.icache.get(pc);
+            let exec = match insn.exec {
+                Some(exec) => exec,
+                None => {
+                    insn = self.decode(pc)?;
+                    self.icache.insert(pc, insn);
+                    insn.exec.unwrap_or_else(|| unreachable!("decoded"))
+                }
+            };
+            if insn.bp && self.pc_now != pc {
+                self.pc_now = pc;
+                return Ok(Some(Stop::Breakpoint(pc)));
+            }
+            self.pc_now = pc;
+            exec(self, &insn);
+            self.cycles += u64::from(insn.cycles);
+            if self.wait_states != 0 {
+                self.fram_wait(pc, insn.words);
+            }
+            self.instructions += 1;
+        }
+        Ok(None)
+    }
+
+    /// NWAITS wait states per FRAM instruction word (an upper bound: the FRAM cache is not
+    /// modelled, every fetch is counted as a miss).
+    #[cold]
+    fn fram_wait(&mut self, pc: u32, words: u8) {
+        if self.mem.page(pc) == Page::Fram {
+            self.cycles += self.wait_states * u64::from(words);
+        }
+    }
+
+    /// Records an error raised inside an instruction; `run` returns it before going on.
+    #[cold]
+    pub(crate) fn fail(&mut self, e: SimError) {
+        self.fault = Some(e);
+        self.next_event = self.cycles;
     }
 
     /// Executes exactly one instruction (or accepts one interrupt, or sleeps to the next
@@ -583,7 +645,8 @@ impl Machine {
             });
         }
         if self.mem.page(a) >= Page::Sram {
-            self.mem.set_word(a, v)
+            self.mem.set_word(a, v);
+            self.icache.written(a);
         } else {
             self.write_slow(a & !1, v, false)
         }
@@ -598,7 +661,8 @@ impl Machine {
             });
         }
         if self.mem.page(a) >= Page::Sram {
-            self.mem.set_byte(a, v)
+            self.mem.set_byte(a, v);
+            self.icache.written(a);
         } else {
             self.write_slow(a, u16::from(v), true)
         }

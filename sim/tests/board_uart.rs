@@ -1,27 +1,12 @@
 //! The board firmware boots in the emulator and answers a Hello frame on the in-process UART.
 
+mod common;
+
 use inas_common::wire::{
     decode_message, encode_message, DeviceMsg, FrameDecoder, HostMsg, MAX_FRAME,
 };
+use inas_sim::builds::Build;
 use inas_sim::{Firmware, Machine, MachineConfig, Platform, Stop};
-use std::path::PathBuf;
-
-fn board_elf() -> PathBuf {
-    let candidates = [
-        std::env::var_os("INAS_BOARD_ELF").map(PathBuf::from),
-        Some(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../firmware/target/inas-firmware.elf"),
-        ),
-        Some(PathBuf::from("/tmp/inas/elf/board.elf")),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|p| p.exists())
-        .unwrap_or_else(|| {
-            panic!("no board firmware ELF: run `cargo xtask firmware` or set INAS_BOARD_ELF")
-        })
-}
 
 /// Runs the machine until a whole frame came back or `cycles` more cycles passed.
 fn reply(m: &mut Machine, cycles: u64) -> Option<Vec<u8>> {
@@ -44,7 +29,7 @@ fn reply(m: &mut Machine, cycles: u64) -> Option<Vec<u8>> {
 
 #[test]
 fn the_board_firmware_answers_hello_over_the_uart() {
-    let fw = Firmware::from_path(&board_elf()).expect("the board ELF parses");
+    let fw = Firmware::from_path(&common::elf(Build::Board)).expect("the board ELF parses");
     let mut m = Machine::new(Platform::fr5994(), MachineConfig::default());
     fw.load_into(m.memory_mut()).expect("loads");
     m.power_on().expect("boots");

@@ -76,14 +76,8 @@ fn vacant_reads_return_0x3fff_and_are_logged() {
 
 #[test]
 fn bad_elf_files_are_errors_not_panics() {
-    let elf = std::fs::read("/tmp/inas/elf/smoke.elf")
-        .or_else(|_| {
-            std::fs::read(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../firmware/target/inas-firmware-smoke.elf"
-            ))
-        })
-        .expect("a smoke ELF (cargo xtask firmware)");
+    let path = elf(inas_sim::builds::Build::Smoke);
+    let elf = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     for len in [0, 10, 52, 200, 4096] {
         assert!(
             Firmware::parse(&elf[..len.min(elf.len())]).is_err(),
@@ -97,4 +91,31 @@ fn bad_elf_files_are_errors_not_panics() {
         Err(SimError::NotMsp430 { machine: 0x28 })
     ));
     assert!(Firmware::parse(b"not an elf at all").is_err());
+}
+
+#[test]
+fn code_the_program_overwrites_runs_as_written_next_time() {
+    // 0x4400: MOV #2, R5; MOV #(MOV #1, R5), &0x4400; JMP 0x4400
+    let mut a = Asm::new(0x4400);
+    a.fmt1(MOV, false, Op::Imm(2), Op::R(5));
+    let mut patch = Asm::new(0x4400);
+    patch.fmt1(MOV, false, Op::Imm(1), Op::R(5));
+    let new_word = patch.words[0];
+    a.fmt1(MOV, false, Op::ImmLong(new_word), Op::Abs(0x4400));
+    a.jump(7, 0x4400);
+    let mut m = machine_with(&a);
+    m.single_step().unwrap();
+    assert_eq!(m.reg(5), 2);
+    m.single_step().unwrap();
+    m.single_step().unwrap();
+    assert_eq!(m.pc(), 0x4400);
+    m.single_step().unwrap();
+    assert_eq!(m.reg(5), 1, "the instruction decoded before the write ran");
+    // Memory changed from outside (a loader, a debugger) is seen too.
+    let mut other = Asm::new(0x4400);
+    other.fmt1(MOV, false, Op::Imm(4), Op::R(5));
+    m.memory_mut().write_bytes(0x4400, &other.bytes());
+    m.set_reg(0, 0x4400);
+    m.single_step().unwrap();
+    assert_eq!(m.reg(5), 4);
 }

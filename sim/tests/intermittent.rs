@@ -1,30 +1,15 @@
 //! The smoke firmware under a harvested supply: it browns out, recharges (off-time is
 //! simulated), reboots with SRAM poisoned and FRAM kept, and the report adds up.
 
+mod common;
+
+use inas_sim::builds::Build;
 use inas_sim::power::{Capacitor, Harvester, Supply};
 use inas_sim::{bridge::InProcess, Emulator, Firmware, MachineConfig, RunConfig};
-use std::path::PathBuf;
-
-fn smoke_elf() -> PathBuf {
-    [
-        std::env::var_os("INAS_SMOKE_ELF").map(PathBuf::from),
-        Some(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../firmware/target/inas-firmware-smoke.elf"),
-        ),
-        Some(PathBuf::from("/tmp/inas/elf/smoke.elf")),
-    ]
-    .into_iter()
-    .flatten()
-    .find(|p| p.exists())
-    .unwrap_or_else(|| {
-        panic!("no smoke firmware ELF: run `cargo xtask firmware` or set INAS_SMOKE_ELF")
-    })
-}
 
 #[test]
 fn brown_outs_keep_fram_and_the_report_adds_up() {
-    let fw = Firmware::from_path(&smoke_elf()).expect("parses");
+    let fw = Firmware::from_path(&common::elf(Build::Smoke)).expect("parses");
     let boots = fw.symbol("BOOTS").expect("BOOTS");
     let mut emu = Emulator::new(fw, MachineConfig::default()).expect("loads");
     let cap = Capacitor {

@@ -1,34 +1,17 @@
 //! Lockstep against `mspdebug sim` on the firmware's smoke build (the build without
 //! peripherals): every instruction of the first 20,000 (registers, written bytes, cycles),
-//! then whole-SRAM and FRAM-state checkpoints every 250,000 instructions up to 2 M (of the
-//! run's 21.7 M; debug builds are too slow for more in a test).
+//! then registers, the whole SRAM and the whole low FRAM every 500,000 instructions over the
+//! entire run, to `test_done`.
 //!
-//! The ELF is the lead's build output (`cargo xtask firmware`), or a copy named by
-//! `INAS_SMOKE_ELF`; the test fails with a clear message if neither exists.
+//! The ELF is `cargo xtask firmware`'s output (see `inas_sim::builds`); the test fails with a
+//! clear message if it is missing.
 
 mod common;
 
 use common::*;
-use inas_sim::Firmware;
-use std::path::PathBuf;
-
-fn smoke_elf() -> PathBuf {
-    let candidates = [
-        std::env::var_os("INAS_SMOKE_ELF").map(PathBuf::from),
-        Some(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../firmware/target/inas-firmware-smoke.elf"),
-        ),
-        Some(PathBuf::from("/tmp/inas/elf/smoke.elf")),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|p| p.exists())
-        .unwrap_or_else(|| {
-            panic!("no smoke firmware ELF: run `cargo xtask firmware` or set INAS_SMOKE_ELF")
-        })
-}
+use inas_sim::builds::Build;
+use inas_sim::{Firmware, Stop};
+use std::path::Path;
 
 fn machine(fw: &Firmware) -> inas_sim::Machine {
     let mut m = mspdebug_like();
@@ -40,10 +23,10 @@ fn machine(fw: &Firmware) -> inas_sim::Machine {
 #[test]
 fn the_first_20000_instructions_match_mspdebug_step_by_step() {
     require_mspdebug();
-    let elf = smoke_elf();
-    let fw = Firmware::from_path(&elf).expect("the smoke ELF parses");
+    let path = elf(Build::Smoke);
+    let fw = Firmware::from_path(&path).expect("the smoke ELF parses");
     let mut m = machine(&fw);
-    let r = lockstep(&mut m, &elf, 20_000, true);
+    let r = lockstep(&mut m, &path, 20_000, true);
     assert!(
         r.divergences.is_empty(),
         "divergences: {:?}",
@@ -70,24 +53,57 @@ fn the_first_20000_instructions_match_mspdebug_step_by_step() {
     );
 }
 
+/// (address, length) of the ELF's sections in FRAM. Sections, not segments: mspdebug's `prog`
+/// loads section contents and leaves a segment's alignment padding erased (0xFF), where a
+/// segment loader (ours, a programmer's) writes the padding's zeros; the padding is never
+/// read, so it is left out of the comparison.
+fn fram_sections(path: &Path) -> Vec<(u32, usize)> {
+    use object::{Object, ObjectSection, SectionKind};
+    let data = std::fs::read(path).expect("the smoke ELF reads");
+    let file = object::File::parse(&*data).expect("the smoke ELF parses");
+    file.sections()
+        .filter(|s| {
+            matches!(
+                s.kind(),
+                SectionKind::Text
+                    | SectionKind::Data
+                    | SectionKind::ReadOnlyData
+                    | SectionKind::ReadOnlyString
+            ) && (0x4000..0x1_0000).contains(&s.address())
+                && s.size() > 0
+        })
+        .map(|s| (s.address() as u32, s.size() as usize))
+        .collect()
+}
+
 #[test]
-fn checkpoints_over_the_first_two_million_instructions_match_mspdebug() {
+fn the_whole_smoke_run_matches_mspdebug_at_checkpoints() {
     require_mspdebug();
-    let elf = smoke_elf();
-    let fw = Firmware::from_path(&elf).expect("the smoke ELF parses");
-    let mut m = machine(&fw);
-    let persistent = fw.symbol("BOOTS").expect("the smoke ELF has BOOTS");
-    let (n, diffs) = checkpoints(
-        &mut m,
-        &elf,
-        250_000,
-        2_000_000,
-        &[(persistent & !0xFF, 0x2100)],
+    let path = elf(Build::Smoke);
+    let fw = Firmware::from_path(&path).expect("the smoke ELF parses");
+    let done = fw.symbol("test_done").expect("the smoke ELF has test_done");
+    // The run's length: instructions to `test_done`.
+    let mut probe = machine(&fw);
+    probe.add_breakpoint(done);
+    assert_eq!(
+        probe.run(u64::MAX, u64::MAX).expect("the smoke run runs"),
+        Stop::Breakpoint(done)
     );
-    assert_eq!(n, 8);
+    let total = probe.instructions();
+    assert!(total > 1_000_000, "a smoke run of {total} instructions");
+    // Registers, SRAM and every FRAM section (code, constants, the engine's NVM, vectors)
+    // every 500,000 instructions and at the end, where both must be at `test_done`.
+    let mut m = machine(&fw);
+    let fram = fram_sections(&path);
+    assert!(fram.len() >= 3, "{fram:x?}");
+    let (n, diffs) = checkpoints(&mut m, &path, 500_000, total, &fram);
+    assert_eq!(m.pc(), done);
+    assert_eq!(n as u64, total.div_ceil(500_000));
     assert!(
         diffs.is_empty(),
-        "divergences: {:?}",
+        "{} divergences over {total} instructions: {:?}",
+        diffs.len(),
         &diffs[..diffs.len().min(10)]
     );
+    eprintln!("lockstep: {n} checkpoints over {total} instructions, 0 divergences");
 }

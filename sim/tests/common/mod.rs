@@ -7,7 +7,14 @@ use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use inas_sim::builds::{firmware_elf, Build};
 use inas_sim::{CpuModel, Machine, MachineConfig, Platform};
+use std::path::PathBuf;
+
+/// The smoke or board ELF of this checkout; fails the test saying how to build it.
+pub fn elf(build: Build) -> PathBuf {
+    firmware_elf(build).unwrap_or_else(|e| panic!("{e}"))
+}
 
 /// The machine configured as `mspdebug sim` starts: registers 0, memory 0xFF after `prog`,
 /// the classic CPU's cycle table.
