@@ -1,0 +1,646 @@
+//! `inas devices`, `deploy`, `measure`, `calibrate`: a board over a serial port, or the
+//! simulated board in process.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, ValueEnum};
+use inas_common::session::LAUNCHPAD;
+use inas_common::wire::RunMode;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+use super::args::SupplyArgs;
+use super::data::CacheArgs;
+use super::{plans, EXIT_INFEASIBLE, EXIT_OK};
+use crate::calibrate;
+use crate::data::{self, DatasetName, Limit, LoadOptions};
+use crate::device::client::{device_name, Deployed};
+use crate::device::fault::{Faults, FaultyLink};
+use crate::device::link::byte_time;
+use crate::device::serial::{self, SerialLink};
+use crate::device::simboard::{self, SimLink};
+use crate::device::{host_logits, Client, ClientError, Link, Options};
+use crate::measure::{self, predict, Sample, Setup};
+use crate::planner;
+use crate::profile::Profile;
+use crate::quant::to_q15;
+
+/// Exit code when the device or the link failed (no answer, gave up after the tries).
+pub const EXIT_DEVICE: i32 = 3;
+
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(v),
+        _ => Err(format!("'{s}' is not a number of seconds in (0, 86400]")),
+    }
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
+        _ => Err(format!("'{s}' is not a rate in [0, 1)")),
+    }
+}
+
+/// Which device: exactly one of these.
+#[derive(Clone, Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct TargetArgs {
+    /// Serial port of a board: its application UART (e.g. /dev/ttyACM1 or COM5; `inas devices`
+    /// lists candidates).
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<String>,
+    /// The simulated board, in process: the device's own session code over simulated FRAM
+    /// (LaunchPad layout), each operation priced by --simboard-profile, in simulated time.
+    #[arg(long)]
+    pub simboard: bool,
+}
+
+/// The link to the device and how patient to be with it.
+#[derive(Clone, Debug, Args)]
+pub struct LinkArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Serial speed (the firmware uses 115200 8N1).
+    #[arg(long, default_value_t = serial::BAUD, value_parser = clap::value_parser!(u32).range(300..=4_000_000))]
+    pub baud: u32,
+    /// Profile that prices the simulated board's operations.
+    #[arg(long, default_value = "reference", value_name = "NAME|FILE")]
+    pub simboard_profile: String,
+    /// Seconds to wait for an answer before sending a request again.
+    #[arg(long, default_value = "2", value_parser = parse_seconds, value_name = "S")]
+    pub timeout: f64,
+    /// Sends of one request before giving up.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub tries: u32,
+    /// Damage the line for testing: this share of bytes arrives altered, each way.
+    #[arg(long, default_value = "0", value_parser = parse_rate, value_name = "RATE")]
+    pub fault_corrupt: f64,
+    /// Damage the line for testing: this share of bytes is lost, each way.
+    #[arg(long, default_value = "0", value_parser = parse_rate, value_name = "RATE")]
+    pub fault_drop: f64,
+    /// Seed of the line damage.
+    #[arg(long, default_value_t = 1)]
+    pub fault_seed: u64,
+}
+
+impl LinkArgs {
+    fn open(&self) -> Result<Client<Box<dyn Link>>> {
+        let (link, baud): (Box<dyn Link>, u32) = match &self.target.port {
+            Some(port) => (Box::new(SerialLink::open(port, self.baud)?), self.baud),
+            None => {
+                let profile = Profile::load(&self.simboard_profile)?;
+                let link = SimLink::new(LAUNCHPAD, &profile.cost_table());
+                (Box::new(link), simboard::BAUD)
+            }
+        };
+        let link: Box<dyn Link> = if self.fault_corrupt > 0.0 || self.fault_drop > 0.0 {
+            Box::new(FaultyLink::new(
+                link,
+                Faults {
+                    corrupt: self.fault_corrupt,
+                    drop: self.fault_drop,
+                    seed: self.fault_seed,
+                },
+            ))
+        } else {
+            link
+        };
+        Ok(Client::new(
+            link,
+            Options {
+                reply_timeout: Duration::from_secs_f64(self.timeout),
+                tries: self.tries,
+                byte_time: byte_time(baud),
+                ..Options::default()
+            },
+        ))
+    }
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct DevicesArgs {
+    /// Print JSON (an array of ports) instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct DeployArgs {
+    /// The plan file.
+    pub plan: PathBuf,
+    #[command(flatten)]
+    pub link: LinkArgs,
+    /// Skip the verification run (one seeded random input; its logits must equal the host
+    /// engine's, which proves the stored weights).
+    #[arg(long)]
+    pub no_verify: bool,
+    /// Seconds the verification run may take.
+    #[arg(long, default_value = "600", value_parser = parse_seconds, value_name = "S")]
+    pub run_timeout: f64,
+    /// Print one JSON object instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// One preservation batch per power cycle, then a software power-down (the paper's contract).
+    Int,
+    /// Run to the end.
+    Cont,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct MeasureArgs {
+    /// The plan to deploy and measure.
+    #[arg(long)]
+    pub plan: PathBuf,
+    #[command(flatten)]
+    pub link: LinkArgs,
+    /// Test samples from a cached dataset's test split (`inas data fetch` fills the cache),
+    /// standardised with the training split's statistics and quantized to the plan's input.
+    #[arg(long, value_name = "NAME", conflicts_with = "inputs")]
+    pub dataset: Option<DatasetName>,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    /// Test samples from a JSON file: a list of Q15 input arrays, or of {"input": [...],
+    /// "label": N} objects. Without --dataset or --inputs: seeded random inputs.
+    #[arg(long, value_name = "FILE.json")]
+    pub inputs: Option<PathBuf>,
+    /// How many samples to run.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub samples: u32,
+    /// Seed of the sample choice and of random inputs.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Run mode on the device.
+    #[arg(long, value_enum, default_value = "int")]
+    pub mode: ModeArg,
+    /// Skip the per-layer measurement (it deploys and runs each layer prefix once).
+    #[arg(long)]
+    pub no_per_layer: bool,
+    /// The board runs on the harvester and capacitor of --profile/--cap/--rehm: predictions
+    /// include the recharge between power cycles.
+    #[arg(long)]
+    pub harvested: bool,
+    /// The prediction's platform (--profile), and its supply with --harvested.
+    #[command(flatten)]
+    pub supply: SupplyArgs,
+    /// Seconds one inference may take [default: 5x the prediction + 10 s, or 600 s].
+    #[arg(long, value_parser = parse_seconds, value_name = "S")]
+    pub run_timeout: Option<f64>,
+    /// Where to write measure.json, samples.csv, layers.csv and latency.svg.
+    #[arg(long, short, default_value = "measure-out", value_name = "DIR")]
+    pub out: PathBuf,
+    /// Print the report as one JSON object instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct CalibrateArgs {
+    #[command(flatten)]
+    pub link: LinkArgs,
+    /// Where to write the calibrated profile (TOML).
+    #[arg(short, long, value_name = "FILE.toml")]
+    pub output: PathBuf,
+    /// Profile that supplies what benchmarks cannot measure (energy, CPU ops, overheads).
+    #[arg(long, default_value = "reference", value_name = "NAME|FILE")]
+    pub base: String,
+    /// Name of the new profile.
+    #[arg(long, default_value = "calibrated")]
+    pub name: String,
+    /// Repetitions of each benchmark.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub reps: u16,
+    /// Print the fits as one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A progress bar on stderr, hidden when `quiet` (JSON output) or stderr is not a terminal.
+fn bar(len: u64, what: &str, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb.set_message(what.to_owned());
+    pb
+}
+
+/// Maps device and link failures to their exit code, with the message printed.
+fn device_failure(e: anyhow::Error) -> Result<i32> {
+    match e.downcast_ref::<ClientError>() {
+        Some(ClientError::DoesNotFit(_)) => {
+            eprintln!("error: {e:#}");
+            Ok(EXIT_INFEASIBLE)
+        }
+        Some(ClientError::BadPlan(_)) => Err(e),
+        Some(_) => {
+            eprintln!("error: {e:#}");
+            Ok(EXIT_DEVICE)
+        }
+        None => Err(e),
+    }
+}
+
+pub fn devices(args: DevicesArgs) -> Result<i32> {
+    if cfg!(target_os = "linux") && !std::path::Path::new("/sys/class/tty").is_dir() {
+        bail!("cannot list serial ports: /sys/class/tty is missing (is /sys mounted?)");
+    }
+    let ports = serial::ports().map_err(|e| anyhow!("cannot list serial ports: {e}"))?;
+    if args.json {
+        println!("{}", serde_json::to_string(&ports)?);
+        return Ok(EXIT_OK);
+    }
+    if ports.is_empty() {
+        println!("no serial ports found (use --simboard for the simulated board)");
+        return Ok(EXIT_OK);
+    }
+    println!("{:<20} {:<9} {:<9} DESCRIPTION", "PORT", "KIND", "VID:PID");
+    for p in &ports {
+        let ids = match (p.vid, p.pid) {
+            (Some(v), Some(d)) => format!("{v:04x}:{d:04x}"),
+            _ => "-".into(),
+        };
+        let mut desc = [p.manufacturer.as_deref(), p.product.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if p.launchpad {
+            desc.push_str(
+                "  <- TI eZ-FET (LaunchPad): of its two ports, the application UART is usually \
+                 the second",
+            );
+        }
+        println!("{:<20} {:<9} {:<9} {desc}", p.port, p.kind, ids);
+    }
+    Ok(EXIT_OK)
+}
+
+#[derive(Serialize)]
+struct DeployJson {
+    device: String,
+    link: String,
+    #[serde(flatten)]
+    deployed: Deployed,
+    throughput_bytes_per_s: f64,
+    /// Whether the verification run's logits equalled the host engine's (None: skipped).
+    verified: Option<bool>,
+}
+
+pub fn deploy(args: DeployArgs) -> Result<i32> {
+    let bytes = plans::read(&args.plan)?;
+    let (_, valid) = plans::validated(&args.plan, &bytes)?;
+    let layers = valid.layers().len() as u16;
+    let inputs = valid.meta().input.elements() as usize;
+    let run = || -> Result<i32> {
+        let mut client = args.link.open()?;
+        let caps = client.hello()?;
+        let pb = bar(bytes.len() as u64, "uploading", args.json);
+        let deployed = client.deploy(&bytes, &mut |at, total| {
+            pb.set_length(total);
+            pb.set_position(at);
+        })?;
+        pb.finish_and_clear();
+        let verified = if args.no_verify {
+            None
+        } else {
+            let input = planner::random_input(inputs, 1);
+            let want = host_logits(&bytes, &input).map_err(|e| anyhow!(e))?;
+            client.set_options(Options {
+                run_timeout: Duration::from_secs_f64(args.run_timeout),
+                ..client.options()
+            });
+            let got = client.infer(&input, RunMode::Continuous, layers)?;
+            Some(got.result.plan_id == deployed.plan_id && got.result.logits.to_vec() == want)
+        };
+        let out = DeployJson {
+            device: device_name(&caps),
+            link: client.link().describe(),
+            throughput_bytes_per_s: f64::from(deployed.bytes) / deployed.elapsed_s.max(1e-9),
+            deployed,
+            verified,
+        };
+        if args.json {
+            println!("{}", serde_json::to_string(&out)?);
+        } else {
+            let s = out.deployed.stats;
+            println!(
+                "deployed plan {} ({} B) to {} on {} in {:.2} s ({:.0} B/s); {} frames, {} resent, \
+                 {} damaged answers, {} timeouts, {} restarts",
+                out.deployed.plan_id,
+                out.deployed.bytes,
+                out.device,
+                out.link,
+                out.deployed.elapsed_s,
+                out.throughput_bytes_per_s,
+                s.frames_sent,
+                s.resends,
+                s.bad_frames,
+                s.timeouts,
+                s.upload_restarts
+            );
+            match verified {
+                Some(true) => println!("verified: a run's logits equal the host engine's"),
+                Some(false) => println!(
+                    "VERIFICATION FAILED: the device's logits differ from the host engine's"
+                ),
+                None => {}
+            }
+        }
+        Ok(if verified == Some(false) {
+            EXIT_INFEASIBLE
+        } else {
+            EXIT_OK
+        })
+    };
+    run().or_else(device_failure)
+}
+
+/// A sample file: bare input arrays or objects with a label.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SampleJson {
+    Bare(Vec<i16>),
+    Labelled { input: Vec<i16>, label: Option<u8> },
+}
+
+fn samples_of(args: &MeasureArgs, input_len: usize, input_exp: i8) -> Result<Vec<Sample>> {
+    let n = args.samples as usize;
+    if let Some(path) = &args.inputs {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read inputs {}", path.display()))?;
+        let list: Vec<SampleJson> = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{}: expected a JSON list of Q15 arrays or of {{\"input\": [...], \"label\": N}}",
+                path.display()
+            )
+        })?;
+        let samples: Vec<Sample> = list
+            .into_iter()
+            .take(n)
+            .map(|s| match s {
+                SampleJson::Bare(input) => Sample { input, label: None },
+                SampleJson::Labelled { input, label } => Sample { input, label },
+            })
+            .collect();
+        if let Some((i, s)) = samples
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.input.len() != input_len)
+        {
+            bail!(
+                "{}: sample {i} has {} values, the plan's input {input_len}",
+                path.display(),
+                s.input.len()
+            );
+        }
+        if samples.is_empty() {
+            bail!("{}: no samples", path.display());
+        }
+        return Ok(samples);
+    }
+    if let Some(name) = args.dataset {
+        let opts = LoadOptions {
+            seed: args.seed,
+            test_limit: Limit {
+                total: Some(n),
+                ..Limit::NONE
+            },
+            ..LoadOptions::default()
+        };
+        let mut splits = data::load(name, &args.cache.dir()?, &opts)?;
+        splits.normalize();
+        let test = &splits.test;
+        if test.sample_len() != input_len {
+            bail!(
+                "{name}: a sample has {} values ({:?}), the plan's input {input_len}",
+                test.sample_len(),
+                test.shape
+            );
+        }
+        return Ok((0..test.len().min(n))
+            .map(|i| Sample {
+                input: test
+                    .sample(i)
+                    .iter()
+                    .map(|&x| to_q15(x, input_exp))
+                    .collect(),
+                label: Some(test.y[i]),
+            })
+            .collect());
+    }
+    Ok((0..n as u64)
+        .map(|i| Sample {
+            input: planner::random_input(input_len, args.seed.wrapping_add(i)),
+            label: None,
+        })
+        .collect())
+}
+
+pub fn measure(args: MeasureArgs) -> Result<i32> {
+    let bytes = plans::read(&args.plan)?;
+    let (_, valid) = plans::validated(&args.plan, &bytes)?;
+    let meta = valid.meta();
+    let samples = samples_of(&args, meta.input.elements() as usize, meta.input_exp)?;
+    let mode = match args.mode {
+        ModeArg::Int => RunMode::Intermittent,
+        ModeArg::Cont => RunMode::Continuous,
+    };
+    let profile = Profile::load(&args.supply.profile)?;
+    let predicted = predict::predict(
+        &profile,
+        args.supply.overrides(),
+        &valid,
+        mode,
+        args.harvested,
+    )?;
+    let total: Option<f64> = predicted.iter().map(|p| p.latency_s).sum();
+    let run_timeout = args
+        .run_timeout
+        .unwrap_or_else(|| total.map_or(600.0, |t| 5.0 * t + 10.0));
+    let setup = Setup {
+        mode,
+        per_layer: !args.no_per_layer,
+        predicted: Some(predicted),
+    };
+    let run = || -> Result<i32> {
+        let mut client = args.link.open()?;
+        client.set_options(Options {
+            run_timeout: Duration::from_secs_f64(run_timeout),
+            ..client.options()
+        });
+        let steps = samples.len()
+            + if setup.per_layer {
+                valid.layers().len() - 1
+            } else {
+                0
+            };
+        let pb = bar(steps as u64, "measuring", args.json);
+        let report = measure::measure(&mut client, &bytes, &samples, &setup, &mut |d, _| {
+            pb.set_position(d as u64)
+        })
+        .map_err(|e| match e {
+            measure::MeasureError::Client(c) => anyhow::Error::new(c),
+            other => anyhow!("{other}"),
+        })?;
+        pb.finish_and_clear();
+        let files = measure::report::write(&report, &args.out)?;
+        if args.json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            print_report(&report, &files);
+        }
+        Ok(if report.logits_match_host {
+            EXIT_OK
+        } else {
+            EXIT_INFEASIBLE
+        })
+    };
+    run().or_else(device_failure)
+}
+
+fn print_report(r: &measure::Report, files: &[PathBuf]) {
+    let s = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.4}"));
+    println!(
+        "{} on {}, plan {}, {} run, {} samples",
+        r.device, r.link, r.plan_id, r.mode, r.samples
+    );
+    match r.accuracy {
+        Some(a) => println!("accuracy: {:.1} %", a * 100.0),
+        None => println!("accuracy: - (no labels)"),
+    }
+    println!(
+        "logits equal the host engine's: {}",
+        if r.logits_match_host {
+            "yes, every sample".to_owned()
+        } else {
+            let bad: Vec<String> = r
+                .per_sample
+                .iter()
+                .filter(|s| !s.logits_match_host)
+                .map(|s| s.index.to_string())
+                .collect();
+            format!("NO (samples {})", bad.join(", "))
+        }
+    );
+    println!(
+        "latency per inference: measured {:.4} s (device on-time {:.4} s), predicted {} s; \
+         power cycles {:.1} (predicted {})",
+        r.measured_latency_s,
+        r.measured_on_time_s,
+        s(r.predicted_latency_s),
+        r.power_cycles,
+        s(r.predicted_power_cycles)
+    );
+    println!(
+        "{:<12} {:<24} {:>12} {:>12} {:>8}",
+        "layer", "design", "measured s", "predicted s", "error"
+    );
+    for l in &r.layers {
+        let err = match (l.measured_latency_s, l.predicted_latency_s) {
+            (Some(m), Some(p)) if p > 0.0 => format!("{:+.1} %", (m - p) / p * 100.0),
+            _ => "-".into(),
+        };
+        println!(
+            "{:<12} {:<24} {:>12} {:>12} {:>8}",
+            l.name,
+            l.design,
+            s(l.measured_latency_s),
+            s(l.predicted_latency_s),
+            err
+        );
+    }
+    let st = r.link_stats;
+    println!(
+        "line: {} frames sent, {} resent, {} damaged answers, {} timeouts",
+        st.frames_sent, st.resends, st.bad_frames, st.timeouts
+    );
+    for f in files {
+        println!("wrote {}", f.display());
+    }
+}
+
+pub fn calibrate(args: CalibrateArgs) -> Result<i32> {
+    let base = Profile::load(&args.base)?;
+    let run = || -> Result<i32> {
+        let mut client = args.link.open()?;
+        let pb = bar(1, "benchmarking", args.json);
+        let cal = calibrate::measure(&mut client, args.reps, &mut |d, t| {
+            pb.set_length(t as u64);
+            pb.set_position(d as u64);
+        })?;
+        pb.finish_and_clear();
+        let (profile, notes) = cal.profile(&base, &args.name)?;
+        let text = format!(
+            "# Calibrated by `inas calibrate` on {} (firmware {}, {} Hz) over {}.\n{}",
+            cal.device,
+            cal.firmware,
+            cal.clock_hz,
+            client.link().describe(),
+            toml::to_string(&profile)?
+        );
+        std::fs::write(&args.output, text)
+            .with_context(|| format!("cannot write {}", args.output.display()))?;
+        if args.json {
+            #[derive(Serialize)]
+            struct Out<'a> {
+                #[serde(flatten)]
+                cal: &'a calibrate::Calibration,
+                profile: String,
+                notes: &'a [String],
+            }
+            let out = Out {
+                cal: &cal,
+                profile: args.output.display().to_string(),
+                notes: &notes,
+            };
+            println!("{}", serde_json::to_string(&out)?);
+        } else {
+            let scale = base.clock.cost_model_hz / f64::from(cal.clock_hz.max(1));
+            println!(
+                "{} firmware {} at {} Hz; cycles below at the profile's {} Hz",
+                cal.device, cal.firmware, cal.clock_hz, base.clock.cost_model_hz
+            );
+            println!(
+                "{:<16} {:>12} {:>12} {:>10} {:>12}",
+                "primitive", "slope", "intercept", "r2", "max resid %"
+            );
+            for (name, f) in [
+                ("transfer.read", &cal.read),
+                ("transfer.write", &cal.write),
+                ("mac", &cal.mac),
+            ] {
+                println!(
+                    "{:<16} {:>12.4} {:>12.2} {:>10.6} {:>12.3}",
+                    name,
+                    f.slope * scale,
+                    f.intercept * scale,
+                    f.r2,
+                    f.max_residual_pct
+                );
+            }
+            println!(
+                "footprint commit: {:.1} cycles measured, {:.1} predicted by the write fit",
+                cal.commit_cycles * scale,
+                cal.commit_predicted_cycles * scale
+            );
+            for n in &notes {
+                println!("note: {n}");
+            }
+            println!("wrote {}", args.output.display());
+        }
+        Ok(EXIT_OK)
+    };
+    run().or_else(device_failure)
+}

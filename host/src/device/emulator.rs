@@ -1,0 +1,244 @@
+//! The virtual LaunchPad as a [`Link`]: the firmware ELF runs in `inas-sim` on its own thread,
+//! in lockstep with the host. The emulator only advances simulated time up to the deadline the
+//! host is waiting for, so the link's clock is the device's simulated clock (on-time plus the
+//! off-time of every recharge) and a measurement is exactly repeatable.
+
+use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use inas_sim::bridge::UartBridge;
+use inas_sim::power::{Capacitor, Harvester, Supply};
+use inas_sim::{Emulator, Firmware, MachineConfig, Report, RunConfig, SimError};
+
+use super::link::{Link, LinkError};
+use crate::profile::Profile;
+use crate::supply::Harvester as ProfileHarvester;
+
+/// The emulated board's supply: the profile's capacitor thresholds and RC harvester, with
+/// `cap`/`rehm` overriding its capacitance and source resistance.
+pub fn supply(profile: &Profile, cap: Option<f64>, rehm: Option<f64>) -> Result<Supply> {
+    let capacitor = Capacitor {
+        capacitance_f: cap.unwrap_or(profile.supply.capacitance_f),
+        v_on: profile.supply.v_on,
+        v_off: profile.supply.v_off,
+    };
+    let harvester = match profile.harvester {
+        ProfileHarvester::Rc(rc) => Harvester::Rc {
+            v_source: rc.v_sup,
+            r_ohm: rehm.unwrap_or(rc.r_ohm),
+        },
+        ProfileHarvester::ConstantPower(p) => {
+            if rehm.is_some() {
+                anyhow::bail!(
+                    "--rehm applies to an RC source; profile {}'s harvester delivers constant power",
+                    profile.name
+                );
+            }
+            Harvester::ConstantPower { watts: p.power_w }
+        }
+    };
+    Ok(Supply::new(capacitor, harvester)?)
+}
+
+#[derive(Default)]
+struct Shared {
+    to_device: VecDeque<u8>,
+    from_device: VecDeque<u8>,
+    /// The emulator's simulated time, seconds, since its current run started.
+    now_s: f64,
+    /// Simulated time of earlier runs (before supply switches).
+    base_s: f64,
+    /// The emulator may run until this simulated time.
+    granted_s: f64,
+    closed: bool,
+    /// The emulator stopped (error, or no recharge): why.
+    ended: Option<String>,
+}
+
+type State = Arc<(Mutex<Shared>, Condvar)>;
+
+/// The emulator's side of the UART.
+struct Lockstep(State);
+
+impl UartBridge for Lockstep {
+    fn exchange(&mut self, from_device: &[u8]) -> Result<Vec<u8>, SimError> {
+        let now = self.0 .0.lock().expect("link state").now_s;
+        self.exchange_at(now, from_device)
+    }
+
+    fn exchange_at(&mut self, now_s: f64, from_device: &[u8]) -> Result<Vec<u8>, SimError> {
+        let (lock, cv) = &*self.0;
+        let mut s = lock.lock().expect("link state");
+        s.from_device.extend(from_device);
+        s.now_s = now_s;
+        cv.notify_all();
+        while now_s >= s.granted_s && !s.closed && s.to_device.is_empty() {
+            s = cv.wait(s).expect("link state");
+        }
+        Ok(s.to_device.drain(..).collect())
+    }
+
+    fn finished(&self) -> bool {
+        self.0 .0.lock().expect("link state").closed
+    }
+}
+
+/// A link to the firmware running on the virtual LaunchPad.
+pub struct EmulatorLink {
+    state: State,
+    thread: Option<JoinHandle<(Emulator, Result<Report, SimError>)>>,
+    name: String,
+}
+
+impl EmulatorLink {
+    /// Boots `firmware` (an MSP430FR5994 ELF) under `supply` (`None`: continuous power).
+    pub fn start(firmware: &Path, supply: Option<Supply>) -> Result<EmulatorLink> {
+        let fw = Firmware::from_path(firmware)
+            .with_context(|| format!("loading firmware {}", firmware.display()))?;
+        let emulator = Emulator::new(fw, MachineConfig::default())
+            .with_context(|| format!("booting {}", firmware.display()))?;
+        let mut link = EmulatorLink {
+            state: State::default(),
+            thread: None,
+            name: format!("virtual LaunchPad ({})", firmware.display()),
+        };
+        link.spawn(emulator, supply)?;
+        Ok(link)
+    }
+
+    fn spawn(&mut self, mut emulator: Emulator, supply: Option<Supply>) -> Result<()> {
+        let bridge_state = self.state.clone();
+        let cfg = RunConfig {
+            machine: MachineConfig::default(),
+            supply,
+            max_instructions: u64::MAX,
+            stop_at: None,
+            max_seconds: f64::INFINITY,
+        };
+        let thread = std::thread::Builder::new()
+            .name("virtual-launchpad".into())
+            .spawn(move || {
+                let mut bridge = Lockstep(bridge_state.clone());
+                let r = emulator.run(&cfg, &mut bridge);
+                let (lock, cv) = &*bridge_state;
+                let mut s = lock.lock().expect("link state");
+                s.ended = Some(match &r {
+                    Ok(report) => format!("the emulator stopped: {:?}", report.ended),
+                    Err(e) => format!("the emulator failed: {e}"),
+                });
+                cv.notify_all();
+                (emulator, r)
+            })
+            .context("starting the emulator thread")?;
+        self.thread = Some(thread);
+        Ok(())
+    }
+
+    /// Stops the emulator where it is and returns the report of the run so far.
+    fn stop(&mut self) -> Result<(Emulator, Report)> {
+        self.close();
+        let t = self.thread.take().context("the emulator is not running")?;
+        let (emulator, r) = t
+            .join()
+            .map_err(|_| anyhow::anyhow!("the emulator thread panicked"))?;
+        Ok((emulator, r?))
+    }
+
+    /// Switches the board's power, as a user moves a LaunchPad from USB power to a harvester:
+    /// the machine goes on where it is (FRAM, SRAM, registers). Returns the report of the run
+    /// under the previous supply. The link's clock goes on.
+    pub fn set_supply(&mut self, supply: Option<Supply>) -> Result<Report> {
+        let (emulator, report) = self.stop()?;
+        {
+            let mut s = self.state.0.lock().expect("link state");
+            s.closed = false;
+            s.ended = None;
+            // Simulated time restarts at 0 in a new run: keep the link's clock monotonic.
+            s.base_s += s.now_s;
+            s.granted_s -= s.now_s;
+            s.now_s = 0.0;
+        }
+        self.spawn(emulator, supply)?;
+        Ok(report)
+    }
+
+    /// Stops the emulator and returns its run report (since the last supply switch).
+    pub fn finish(mut self) -> Result<Report> {
+        Ok(self.stop()?.1)
+    }
+
+    fn close(&mut self) {
+        let (lock, cv) = &*self.state;
+        let mut s = lock.lock().expect("link state");
+        s.closed = true;
+        cv.notify_all();
+    }
+}
+
+impl Drop for EmulatorLink {
+    fn drop(&mut self) {
+        self.close();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Link for EmulatorLink {
+    fn send(&mut self, bytes: &[u8]) -> Result<(), LinkError> {
+        let (lock, cv) = &*self.state;
+        let mut s = lock.lock().expect("link state");
+        if let Some(why) = &s.ended {
+            return Err(LinkError::Closed {
+                link: self.name.clone(),
+                what: why.clone(),
+            });
+        }
+        s.to_device.extend(bytes);
+        cv.notify_all();
+        Ok(())
+    }
+
+    fn recv(&mut self, buf: &mut [u8], deadline: Duration) -> Result<usize, LinkError> {
+        let (lock, cv) = &*self.state;
+        let mut s = lock.lock().expect("link state");
+        let deadline_s = deadline.as_secs_f64() - s.base_s;
+        if deadline_s > s.granted_s {
+            s.granted_s = deadline_s;
+            cv.notify_all();
+        }
+        loop {
+            if !s.from_device.is_empty() {
+                let n = buf.len().min(s.from_device.len());
+                for (d, b) in buf.iter_mut().zip(s.from_device.drain(..n)) {
+                    *d = b;
+                }
+                return Ok(n);
+            }
+            if s.now_s >= deadline_s {
+                return Ok(0);
+            }
+            if let Some(why) = &s.ended {
+                return Err(LinkError::Closed {
+                    link: self.name.clone(),
+                    what: why.clone(),
+                });
+            }
+            s = cv.wait(s).expect("link state");
+        }
+    }
+
+    fn now(&self) -> Duration {
+        let s = self.state.0.lock().expect("link state");
+        Duration::from_secs_f64(s.base_s + s.now_s)
+    }
+
+    fn describe(&self) -> String {
+        self.name.clone()
+    }
+}
