@@ -5,14 +5,21 @@
 //! [`explore`] (the execution-design explorer). [`cli`] is the edge that reads files and flags
 //! and prints.
 
+pub mod calibrate;
 pub mod cli;
+pub mod data;
+pub mod device;
 pub mod explore;
+pub mod measure;
 pub mod model;
 pub mod network;
 pub mod planner;
 pub mod profile;
 pub mod q15ref;
 pub mod quant;
+pub mod runs;
+pub mod search;
 pub mod simdev;
 pub mod supply;
+pub mod train;
 pub mod units;

@@ -27,8 +27,21 @@ pub struct SimNvm {
     pub write_lens: Vec<usize>,
     pub cut: Option<Cut>,
     pub failures: u64,
-    /// A stand-in cycle counter: one per word moved or multiplied.
+    /// A stand-in cycle counter: one per word moved or multiplied, or, with `pricing`, the
+    /// priced time in cycles of the pricing's clock.
     pub clock: u32,
+    /// Prices every operation as the cost model does, so the clock runs in platform time.
+    pub pricing: Option<Pricing>,
+    /// Time spent so far under `pricing` (s); never wraps, unlike `clock`.
+    pub elapsed_s: f64,
+}
+
+/// Latency of each engine operation as the profile's model prices it (the latency side of
+/// [`EnergyDevice`]'s draws), and the clock whose cycles [`SimNvm::clock`] then counts.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Pricing {
+    pub latency: Side,
+    pub clock_hz: f64,
 }
 
 impl SimNvm {
@@ -40,6 +53,19 @@ impl SimNvm {
             cut: None,
             failures: 0,
             clock: 0,
+            pricing: None,
+            elapsed_s: 0.0,
+        }
+    }
+
+    /// Advances the clock by `words` (unpriced) or by what `price` says the operation costs.
+    fn tick(&mut self, words: usize, price: impl FnOnce(&Side) -> f64) {
+        match self.pricing {
+            None => self.clock = self.clock.wrapping_add(words as u32),
+            Some(p) => {
+                self.elapsed_s += price(&p.latency);
+                self.clock = (self.elapsed_s * p.clock_hz) as u64 as u32;
+            }
         }
     }
 
@@ -57,18 +83,20 @@ impl SimNvm {
 impl Nvm for SimNvm {
     type Error = PowerFail;
 
-    fn read(&mut self, _block: Block, addr: u32, buf: &mut [i16]) -> Result<(), PowerFail> {
+    fn read(&mut self, block: Block, addr: u32, buf: &mut [i16]) -> Result<(), PowerFail> {
         let r = self.range(addr, buf.len());
         buf.copy_from_slice(&self.words[r]);
-        self.clock = self.clock.wrapping_add(buf.len() as u32);
+        let n = buf.len();
+        self.tick(n, |l| l.rd.at(n as u64) + EnergyDevice::overhead(l, block));
         Ok(())
     }
 
-    fn write(&mut self, _block: Block, addr: u32, data: &[i16]) -> Result<(), PowerFail> {
+    fn write(&mut self, block: Block, addr: u32, data: &[i16]) -> Result<(), PowerFail> {
         let r = self.range(addr, data.len());
         let index = self.writes;
         self.writes += 1;
-        self.clock = self.clock.wrapping_add(data.len() as u32);
+        let n = data.len();
+        self.tick(n, |l| l.wr.at(n as u64) + EnergyDevice::overhead(l, block));
         self.write_lens.push(data.len());
         if let Some(cut) = self.cut.filter(|c| c.write == index) {
             let keep = cut.keep.min(data.len());
@@ -86,8 +114,16 @@ impl Nvm for SimNvm {
 impl Mac for SimNvm {
     type Error = PowerFail;
     fn dot(&mut self, x: &[i16], w: &[i16]) -> Result<i32, PowerFail> {
-        self.clock = self.clock.wrapping_add(x.len().min(w.len()) as u32);
+        let n = x.len().min(w.len());
+        self.tick(n, |l| (l.mac.at(n as u64) + l.add) + l.o_mac);
         Ok(q15::dot(x, w))
+    }
+
+    fn pool(&mut self, acc: &mut q15::Acc, x: i16, w: i16) -> Result<(), PowerFail> {
+        // No word moves: only a priced clock advances.
+        self.tick(0, |l| l.pool + l.o_pool);
+        acc.add_product(x, w);
+        Ok(())
     }
 }
 

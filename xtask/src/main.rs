@@ -8,6 +8,7 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{bail, Context, Result};
 
+mod demo;
 mod firmware;
 mod flash;
 
@@ -15,7 +16,8 @@ const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
   setup      fetch what cargo does not: libtorch 2.13 for tch, into the user cache (demo and ci run it)
-  demo    explore the reference CIFAR-10 network at 5 mF (Rehm 24 Ω) and print its design table
+  demo       HAR search in inas and hwnas mode at 5 mF, both winners measured on the virtual LaunchPad
+             (or a board: demo --port PORT), side by side; --fresh starts over (runs/demo/)
   ci         format check, clippy (warnings are errors), no_std build of inas-common, firmware sim-smoke,
              the whole test suite
   firmware   build the MSP430FR5994 firmware (smoke and board builds) and check their sizes against the budgets
@@ -27,7 +29,7 @@ tasks:
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("demo") => demo(&args[1..]),
+        Some("demo") => demo::demo(&args[1..]),
         Some("ci") => ci(),
         Some("setup") => setup(),
         Some("firmware") => firmware::firmware(),
@@ -75,36 +77,10 @@ pub(crate) fn run(mut cmd: Command) -> Result<()> {
 
 /// Everything the workspace needs that cargo does not fetch itself: libtorch for tch (from the
 /// PyPI torch wheel into the user cache, once).
-fn setup() -> Result<()> {
+pub(crate) fn setup() -> Result<()> {
     let mut script = Command::new("bash");
     script.arg(root().join("scripts/setup-libtorch.sh"));
     run(script).context("setting up libtorch (scripts/setup-libtorch.sh needs python3 with pip)")
-}
-
-fn demo(extra: &[String]) -> Result<()> {
-    setup()?;
-    let mut c = cargo();
-    c.args([
-        "run",
-        "--quiet",
-        "--release",
-        "--package",
-        "inas",
-        "--",
-        "explore",
-    ]);
-    c.args([
-        "--dataset",
-        "cifar",
-        "--arch",
-        "3,8,5,24,3,24,5,16,5,16",
-        "--cap",
-        "5mF",
-        "--rehm",
-        "24",
-    ]);
-    c.args(extra);
-    run(c)
 }
 
 /// `inas-common` must build for a bare-metal target: proof that no `std` leaks into what the

@@ -30,6 +30,27 @@ pub enum Command {
     /// Run a plan on the simulated device: outputs against the Q15 reference, injected power
     /// failures, and an energy-driven run against the model's prediction.
     Simulate(SimulateArgs),
+    /// Datasets: fetch into the cache, list what is cached, show a dataset's splits.
+    #[command(subcommand)]
+    Data(super::data::DataCommand),
+    /// List serial ports that may be a board (TI LaunchPads first, with USB VID:PID).
+    Devices(super::device::DevicesArgs),
+    /// Upload a plan to a device: capability check, chunked upload with resend, commit, and a
+    /// verification run against the host engine.
+    Deploy(super::device::DeployArgs),
+    /// Deploy a plan and measure it: accuracy on test samples, logits against the host engine,
+    /// latency end to end and per layer against the model (JSON, CSV and an SVG plot).
+    Measure(super::device::MeasureArgs),
+    /// Fit a platform profile's transfer and MAC cycles to a device's microbenchmarks.
+    Calibrate(super::device::CalibrateArgs),
+    /// Search for a network: train and quantize candidates, price them with the explorer, and
+    /// keep a resumable run directory (journal, plans, summary, trials.csv, pareto.svg).
+    Search(super::search::SearchArgs),
+    /// Write the plan of a search's trial (default: the best).
+    Export(super::search::ExportArgs),
+    /// Run a firmware ELF on the virtual LaunchPad (MSP430FR5994 emulator) under a harvested
+    /// supply, optionally with its UART on a pseudo-terminal (--pty); prints a run report.
+    Emulate(super::emulate::EmulateArgs),
     /// Print a built-in platform profile as TOML (a starting point for your own), or list them.
     Profile {
         /// Profile name; lists the built-in profiles when omitted.
@@ -87,11 +108,11 @@ pub fn parse_designs(s: &str) -> Result<Designs, String> {
         .map(Designs)
 }
 
-fn parse_farads(s: &str) -> Result<f64, String> {
+pub(super) fn parse_farads(s: &str) -> Result<f64, String> {
     parse_quantity(s, "F")
 }
 
-fn parse_ohms(s: &str) -> Result<f64, String> {
+pub(super) fn parse_ohms(s: &str) -> Result<f64, String> {
     parse_quantity(s, "ohm")
 }
 

@@ -3,8 +3,12 @@
 
 mod args;
 pub mod case;
+mod data;
+mod device;
+mod emulate;
 mod plans;
 pub mod render;
+mod search;
 mod simulate;
 
 use std::io::{BufRead, Write};
@@ -51,6 +55,14 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Explore(args) => explore(args),
         Command::Plan(cmd) => plans::run(cmd),
         Command::Simulate(args) => simulate::run(args),
+        Command::Search(args) => search::run_search(args),
+        Command::Export(args) => search::run_export(args),
+        Command::Data(cmd) => data::run(cmd),
+        Command::Devices(args) => device::devices(args),
+        Command::Deploy(args) => device::deploy(args),
+        Command::Measure(args) => device::measure(args),
+        Command::Calibrate(args) => device::calibrate(args),
+        Command::Emulate(args) => emulate::run(args),
         Command::Profile { name: None } => {
             for (name, text) in BUILTIN {
                 let p = Profile::from_toml(text, name)?;

@@ -1,0 +1,225 @@
+//! `inas emulate`: a firmware ELF on the virtual LaunchPad (`inas-sim`), under an RC harvester
+//! (the profile's, or `--cap`/`--rehm`), a recorded power trace, or continuous power. With
+//! `--pty` the UART is a pseudo-terminal whose path is the first line on stdout, so host
+//! commands and scripts can talk to the emulated board as to a real one. The run ends at
+//! `--max-instructions`, `--max-seconds` of simulated on-time, Ctrl-C, or the end of stdin
+//! (when stdin is a terminal or a pipe); then the report is printed.
+
+use std::io::{IsTerminal, Read, Write};
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Args;
+use inas_sim::bridge::{Pty, UartBridge};
+use inas_sim::power::{Capacitor, Harvester, PowerTrace, Supply};
+use inas_sim::{Emulator, Firmware, MachineConfig, Report, RunConfig, SimError};
+
+use super::args::{parse_farads, parse_ohms};
+use super::EXIT_OK;
+use crate::profile::Profile;
+use crate::supply::Harvester as ProfileHarvester;
+use crate::units::parse_quantity;
+
+#[derive(Clone, Debug, Args)]
+pub struct EmulateArgs {
+    /// Firmware ELF for the MSP430FR5994 (e.g. firmware/target/inas-firmware.elf).
+    pub firmware: PathBuf,
+    /// Bridge the UART to a new pseudo-terminal; its path is the first line on stdout.
+    #[arg(long)]
+    pub pty: bool,
+    /// Storage capacitance, SI prefix allowed (5mF, 470uF) [default: profile's].
+    #[arg(long, value_parser = parse_farads, conflicts_with = "continuous")]
+    pub cap: Option<f64>,
+    /// RC harvester's source resistance in ohms [default: profile's].
+    #[arg(long, value_parser = parse_ohms, conflicts_with_all = ["continuous", "power_trace"])]
+    pub rehm: Option<f64>,
+    /// Harvested power from a CSV trace (time_s,power_w or time_s,current_a,voltage_v)
+    /// instead of the RC source.
+    #[arg(long, value_name = "FILE", conflicts_with = "continuous")]
+    pub power_trace: Option<PathBuf>,
+    /// Continuous power: no capacitor, no brown-outs.
+    #[arg(long)]
+    pub continuous: bool,
+    /// Platform profile for the supply's thresholds and defaults: a built-in name or a TOML file.
+    #[arg(long, default_value = "reference")]
+    pub profile: String,
+    /// End the run after this many instructions.
+    #[arg(long, value_name = "N")]
+    pub max_instructions: Option<u64>,
+    /// End the run after this much simulated on-time (e.g. 30, 500ms).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub max_seconds: Option<f64>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    parse_quantity(s, "s")
+}
+
+/// Where the device's energy comes from, validated.
+#[derive(Clone, Debug)]
+enum Power {
+    Continuous,
+    Harvested(Supply),
+}
+
+impl Power {
+    fn from_args(args: &EmulateArgs) -> Result<Power> {
+        if args.continuous {
+            return Ok(Power::Continuous);
+        }
+        let profile = Profile::load(&args.profile)?;
+        let cap = Capacitor {
+            capacitance_f: args.cap.unwrap_or(profile.supply.capacitance_f),
+            v_on: profile.supply.v_on,
+            v_off: profile.supply.v_off,
+        };
+        let harvester = match (&args.power_trace, profile.harvester) {
+            (Some(path), _) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                Harvester::Trace(PowerTrace::from_csv(&path.display().to_string(), &text)?)
+            }
+            (None, ProfileHarvester::Rc(rc)) => Harvester::Rc {
+                v_source: rc.v_sup,
+                r_ohm: args.rehm.unwrap_or(rc.r_ohm),
+            },
+            (None, ProfileHarvester::ConstantPower(_)) if args.rehm.is_some() => bail!(
+                "--rehm applies to an RC source; profile {}'s harvester delivers constant power",
+                profile.name
+            ),
+            (None, ProfileHarvester::ConstantPower(p)) => {
+                Harvester::ConstantPower { watts: p.power_w }
+            }
+        };
+        Ok(Power::Harvested(Supply::new(cap, harvester)?))
+    }
+}
+
+/// The UART's far side without `--pty`: what the device sends is dropped.
+struct Unconnected;
+
+impl UartBridge for Unconnected {
+    fn exchange(&mut self, _: &[u8]) -> Result<Vec<u8>, SimError> {
+        Ok(Vec::new())
+    }
+}
+
+/// A bridge that also ends the run when the user asks (Ctrl-C, end of stdin).
+struct Stoppable<B> {
+    inner: B,
+    stop: Arc<AtomicBool>,
+}
+
+impl<B: UartBridge> UartBridge for Stoppable<B> {
+    fn exchange(&mut self, from_device: &[u8]) -> Result<Vec<u8>, SimError> {
+        self.inner.exchange(from_device)
+    }
+
+    fn finished(&self) -> bool {
+        self.stop.load(Ordering::Relaxed) || self.inner.finished()
+    }
+}
+
+/// Sets the returned flag on Ctrl-C (or SIGTERM) and at the end of stdin when stdin is a
+/// terminal or a pipe (not /dev/null, so a backgrounded run keeps going).
+fn stop_flag() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let on_signal = stop.clone();
+    ctrlc::set_handler(move || on_signal.store(true, Ordering::Relaxed))
+        .context("cannot install the Ctrl-C handler")?;
+    let stdin_ends_run = std::io::stdin().is_terminal()
+        || std::fs::metadata("/dev/stdin").is_ok_and(|m| m.file_type().is_fifo());
+    if stdin_ends_run {
+        let on_eof = stop.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 256];
+            let mut stdin = std::io::stdin();
+            while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
+            on_eof.store(true, Ordering::Relaxed);
+        });
+    }
+    Ok(stop)
+}
+
+fn load(path: &Path) -> Result<Emulator> {
+    let fw = Firmware::from_path(path).map_err(|e| match e {
+        SimError::Io { .. } => anyhow!("{e}"),
+        e => anyhow!("{}: {e}", path.display()),
+    })?;
+    Emulator::new(fw, MachineConfig::default()).map_err(|e| anyhow!("{}: {e}", path.display()))
+}
+
+pub fn run(args: EmulateArgs) -> Result<i32> {
+    let power = Power::from_args(&args)?;
+    let mut emu = load(&args.firmware)?;
+    let cfg = RunConfig {
+        machine: MachineConfig::default(),
+        supply: match power {
+            Power::Continuous => None,
+            Power::Harvested(s) => Some(s),
+        },
+        max_instructions: args.max_instructions.unwrap_or(u64::MAX),
+        stop_at: None,
+        max_seconds: args.max_seconds.unwrap_or(f64::INFINITY),
+    };
+    let stop = stop_flag()?;
+    let report = if args.pty {
+        let pty = Pty::open()?;
+        // The path first and alone on its line: scripts read it to connect.
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", pty.path())?;
+        out.flush()?;
+        drop(out);
+        eprintln!(
+            "inas emulate: {} on {} (the firmware's UART); Ctrl-C ends the run",
+            args.firmware.display(),
+            pty.path()
+        );
+        let mut bridge = Stoppable { inner: pty, stop };
+        emu.run(&cfg, &mut bridge)
+    } else {
+        let mut bridge = Stoppable {
+            inner: Unconnected,
+            stop,
+        };
+        emu.run(&cfg, &mut bridge)
+    }
+    .map_err(|e| anyhow!("{}: {e}", args.firmware.display()))?;
+    print_report(&report, args.json)?;
+    Ok(EXIT_OK)
+}
+
+fn print_report(r: &Report, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(r)?);
+        return Ok(());
+    }
+    let ended = serde_json::to_value(r.ended)?;
+    println!("ended: {}", ended.as_str().unwrap_or("?"));
+    println!(
+        "instructions: {}, cycles: {} ({:.1} M instructions/s)",
+        r.instructions,
+        r.cycles,
+        r.instructions as f64 / r.wall_s.max(1e-9) / 1e6
+    );
+    println!(
+        "power cycles: {} (and {} resets by the chip itself); on {:.4} s, off {:.4} s",
+        r.power_cycles, r.resets, r.on_time_s, r.off_time_s
+    );
+    println!(
+        "energy: used {:.3} mJ, harvested {:.3} mJ",
+        r.energy_used_j * 1e3,
+        r.energy_harvested_j * 1e3
+    );
+    println!(
+        "uart: {} bytes sent, {} received; unmodelled accesses: {}; wall {:.3} s",
+        r.uart_tx_bytes, r.uart_rx_bytes, r.unmodelled_accesses, r.wall_s
+    );
+    Ok(())
+}

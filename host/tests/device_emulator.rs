@@ -1,0 +1,116 @@
+//! The protocol client over the virtual LaunchPad: the real board firmware (`cargo xtask
+//! firmware` builds it; CI does before the tests) in the emulator, under an RC harvester, in
+//! lockstep simulated time.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use inas::device::client::Options;
+use inas::device::emulator::{supply, EmulatorLink};
+use inas::device::link::byte_time;
+use inas::device::{host_logits, Client, Link};
+use inas::network::HAR;
+use inas::planner::{self, random_input, random_tensors};
+use inas::profile::Profile;
+use inas_common::plan::Plan;
+use inas_common::wire::RunMode;
+use inas_common::{ExecDesign, LoopOrder};
+
+fn board_elf() -> PathBuf {
+    let dir = std::env::var_os("INAS_FIRMWARE_DIR").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../firmware/target"),
+        PathBuf::from,
+    );
+    let elf = dir.join("inas-firmware.elf");
+    assert!(
+        elf.is_file(),
+        "{} is missing: build the firmware with `cargo xtask firmware` (or set INAS_FIRMWARE_DIR)",
+        elf.display()
+    );
+    elf
+}
+
+/// A HAR-shaped plan with 24 rows, batches of one tile per power cycle.
+fn plan() -> Vec<u8> {
+    let mut space = HAR;
+    space.input = 24;
+    let net = space.network(&[3, 4, 3, 8, 3, 8]).unwrap();
+    let designs: Vec<ExecDesign> = net
+        .layers
+        .iter()
+        .map(|l| ExecDesign {
+            tr: if l.is_pool() {
+                2
+            } else if l.r % 2 == 0 {
+                l.r / 2
+            } else {
+                l.r
+            },
+            tc: l.c,
+            tm: l.m,
+            tn: 1,
+            order: if l.is_pool() {
+                LoopOrder::ReuseO
+            } else {
+                LoopOrder::ReuseI
+            },
+            batch: 1,
+        })
+        .collect();
+    let target = planner::target(2048, 1 << 20, "reference");
+    planner::build(&net, &designs, &random_tensors(&net, 5), 0, target, 42).unwrap()
+}
+
+#[test]
+fn the_firmware_runs_a_deployed_plan_under_harvested_power() {
+    // Deployed on USB power, as on a real bench.
+    let link = EmulatorLink::start(&board_elf(), None).unwrap();
+    let opts = Options {
+        reply_timeout: Duration::from_millis(500),
+        run_timeout: Duration::from_secs(3600),
+        tries: 4,
+        byte_time: byte_time(115_200),
+    };
+    let mut c = Client::new(link, opts);
+    let caps = c.hello().unwrap();
+    assert_eq!(caps.clock_hz, 8_000_000);
+    let bytes = plan();
+    let d = c.deploy(&bytes, &mut |_, _| {}).unwrap();
+    assert_eq!(d.plan_id, 42);
+    let layers = Plan::decode(&bytes).unwrap().meta.layers.len() as u16;
+    let input = random_input(24 * 9, 3);
+    let want = host_logits(&bytes, &input).unwrap();
+    c.write_input(&input).unwrap();
+
+    // Then onto a small capacitor and a weak harvester: the board browns out again and again
+    // and resumes from its footprint with no help from the host.
+    let profile = Profile::reference();
+    let s = supply(&profile, Some(470e-6), Some(400.0)).unwrap();
+    c.link_mut().set_supply(Some(s)).unwrap();
+    let t0 = c.link().now();
+    let r = c.run(RunMode::Continuous, layers).unwrap();
+    assert_eq!(r.result.logits.to_vec(), want);
+    // Simulated time: the host's end-to-end latency includes every recharge.
+    let on_s = r.result.on_cycles.get() as f64 / 8e6;
+    let host_s = (c.link().now() - t0).as_secs_f64();
+    let report = c.into_link().finish().unwrap();
+    eprintln!(
+        "{} power cycles (device), {} brown-outs (emulator); on {on_s:.3} s, host {host_s:.3} s, \
+         off {:.3} s, {} instructions",
+        r.result.power_cycles, report.power_cycles, report.off_time_s, report.instructions
+    );
+    assert!(
+        r.result.power_cycles > 10,
+        "{} power cycles",
+        r.result.power_cycles
+    );
+    assert!(
+        host_s > on_s + report.off_time_s * 0.5,
+        "host {host_s} s vs on-time {on_s} s"
+    );
+    assert!(
+        report.power_cycles > 3 && report.off_time_s > 0.0,
+        "{report:?}"
+    );
+    assert_eq!(report.unmodelled_accesses, 0, "{report:?}");
+}

@@ -1,0 +1,247 @@
+//! `cargo xtask demo`: the paper's comparison on our own stack, from a fresh clone.
+//!
+//! Set-up (libtorch, the HAR dataset, the firmware), a small HAR search in `inas` mode and one
+//! in `hwnas` mode with the same capacitor, budget and seed, both winners deployed to the
+//! simulated board (the device's session and engine code over simulated FRAM, priced by the
+//! profile; or a real board with `--port`) under the RC harvester and measured, and a
+//! side-by-side table. Everything it writes is under `runs/demo/`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+use crate::{cargo, root, run};
+
+/// The demo's budget: small enough for a 2-core machine, large enough to find a HAR network
+/// above 85 % (Q15, test split).
+const TRIALS: &str = "8";
+const EPOCHS: &str = "8";
+const BATCH: &str = "64";
+const SEED: &str = "1";
+const CAP: &str = "5mF";
+const REHM: &str = "41";
+const LAT_REQ: &str = "30s";
+const SAMPLES: &str = "20";
+
+struct Options {
+    port: Option<String>,
+    fresh: bool,
+}
+
+fn parse(args: &[String]) -> Result<Options> {
+    let mut o = Options {
+        port: None,
+        fresh: false,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--port" => {
+                o.port = Some(
+                    it.next()
+                        .context("--port needs a serial port, e.g. /dev/ttyACM1")?
+                        .clone(),
+                )
+            }
+            "--fresh" => o.fresh = true,
+            other => bail!("demo: unknown flag '{other}' (flags: --port PORT, --fresh)"),
+        }
+    }
+    Ok(o)
+}
+
+/// The release `inas` binary, built once.
+fn inas_binary() -> Result<PathBuf> {
+    let mut build = cargo();
+    build.args(["build", "--release", "--quiet", "--package", "inas"]);
+    run(build)?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"));
+    Ok(target.join("release/inas"))
+}
+
+fn inas_json(inas: &Path, args: &[&str]) -> Result<Value> {
+    eprintln!("demo: inas {}", args.join(" "));
+    let out = Command::new(inas)
+        .args(args)
+        .current_dir(root())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("cannot run {}", inas.display()))?;
+    if !out.status.success() {
+        bail!("inas {} failed with {}", args.join(" "), out.status);
+    }
+    serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("inas {} printed no JSON", args.join(" ")))
+}
+
+fn search(inas: &Path, mode: &str, out: &Path) -> Result<Value> {
+    let out_s = out.to_string_lossy().into_owned();
+    let mut args = vec![
+        "search",
+        "--dataset",
+        "har",
+        "--mode",
+        mode,
+        "--trials",
+        TRIALS,
+        "--epochs",
+        EPOCHS,
+        "--batch-size",
+        BATCH,
+        "--seed",
+        SEED,
+        "--cap",
+        CAP,
+        "--rehm",
+        REHM,
+        "--lat-req",
+        LAT_REQ,
+        "--out",
+        &out_s,
+        "--json",
+    ];
+    if out.join("run.json").exists() {
+        // A demo cut short goes on where it stopped.
+        args = vec!["search", "--out", &out_s, "--resume", "--json"];
+    }
+    inas_json(inas, &args)
+}
+
+fn measure(inas: &Path, plan: &Path, out: &Path, port: Option<&str>) -> Result<Value> {
+    let plan_s = plan.to_string_lossy().into_owned();
+    let out_s = out.to_string_lossy().into_owned();
+    let mut args = vec![
+        "measure",
+        "--plan",
+        &plan_s,
+        "--dataset",
+        "har",
+        "--samples",
+        SAMPLES,
+        "--cap",
+        CAP,
+        "--rehm",
+        REHM,
+        "--out",
+        &out_s,
+        "--json",
+    ];
+    match port {
+        Some(p) => args.extend(["--port", p]),
+        // The device's own session and engine code over simulated FRAM, priced by the model's
+        // profile. (The virtual LaunchPad runs the firmware ELF itself; the host's link to it
+        // is in `device::emulator`, its command-line flag is still to come.)
+        None => args.push("--simboard"),
+    }
+    inas_json(inas, &args)
+}
+
+fn pct(v: &Value) -> String {
+    v.as_f64()
+        .map_or("-".into(), |x| format!("{:.1} %", x * 100.0))
+}
+
+fn secs(v: &Value) -> String {
+    v.as_f64().map_or("-".into(), |x| format!("{x:.2} s"))
+}
+
+pub fn demo(args: &[String]) -> Result<()> {
+    let o = parse(args)?;
+    crate::setup()?;
+    let inas = inas_binary()?;
+    let dir = root().join("runs/demo");
+    if o.fresh && dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    let mut fetch = Command::new(&inas);
+    fetch.args(["data", "fetch", "har"]);
+    run(fetch)?;
+    // The firmware a board (or the virtual LaunchPad) runs: built and size-checked.
+    crate::firmware::build_board()?;
+
+    let mut rows = Vec::new();
+    for mode in ["inas", "hwnas"] {
+        let s = search(&inas, mode, &dir.join(mode))?;
+        let best = &s["summary"]["best"];
+        let m = if best.is_null() {
+            None
+        } else {
+            let plan = dir.join(mode).join("best.plan");
+            Some(measure(
+                &inas,
+                &plan,
+                &dir.join(format!("measure-{mode}")),
+                o.port.as_deref(),
+            )?)
+        };
+        rows.push((mode, s, m));
+    }
+
+    println!();
+    println!(
+        "HAR, {CAP}, R_ehm {REHM} Ω, requirement {LAT_REQ}; {TRIALS} trials x {EPOCHS} epochs, seed {SEED}; \
+         measured on {} ({SAMPLES} test samples)",
+        o.port.as_deref().unwrap_or("the simulated board")
+    );
+    println!(
+        "{:<6} {:<26} {:>8} {:>8} {:>8} {:>11} {:>11} {:>8} {:>9}",
+        "mode",
+        "network",
+        "float",
+        "Q15 val",
+        "Q15 test",
+        "predicted",
+        "measured",
+        "cycles",
+        "completed"
+    );
+    for (mode, s, m) in &rows {
+        let b = &s["summary"]["best"];
+        let test = &s["summary"]["test"]["q15_acc"];
+        let (measured, cycles, done) = match m {
+            Some(m) => (
+                secs(&m["measured_latency_s"]),
+                m["power_cycles"].to_string(),
+                m["logits_match_host"].as_bool().unwrap_or(false)
+                    && m["measured_latency_s"].is_number(),
+            ),
+            None => ("-".into(), "-".into(), false),
+        };
+        println!(
+            "{:<6} {:<26} {:>8} {:>8} {:>8} {:>11} {:>11} {:>8} {:>9}",
+            mode,
+            b["arch"].as_str().unwrap_or("(none trained)"),
+            pct(&b["float_acc"]),
+            pct(&b["q15_acc"]),
+            pct(test),
+            secs(&b["intermittent_latency_s"]),
+            measured,
+            cycles,
+            if done { "yes" } else { "no" }
+        );
+    }
+    let lat = |i: usize| {
+        rows[i]
+            .2
+            .as_ref()
+            .and_then(|m| m["measured_latency_s"].as_f64())
+    };
+    match (lat(0), lat(1)) {
+        (Some(a), Some(b)) => println!(
+            "\niNAS's network completes in {:.0} % {} time than HW-NAS's under the same capacitor.",
+            ((a - b) / b * 100.0).abs(),
+            if a <= b { "less" } else { "more" }
+        ),
+        (Some(_), None) => {
+            println!("\nHW-NAS's network does not complete under intermittent power; iNAS's does.")
+        }
+        _ => println!("\nno comparison: see the rows above"),
+    }
+    println!("reports: {}", dir.display());
+    Ok(())
+}
