@@ -122,6 +122,7 @@ fn measure(inas: &Path, plan: &Path, out: &Path, port: Option<&str>) -> Result<V
         "har",
         "--samples",
         SAMPLES,
+        "--harvested",
         "--cap",
         CAP,
         "--rehm",
@@ -231,16 +232,36 @@ pub fn demo(args: &[String]) -> Result<()> {
             .as_ref()
             .and_then(|m| m["measured_latency_s"].as_f64())
     };
-    match (lat(0), lat(1)) {
-        (Some(a), Some(b)) => println!(
-            "\niNAS's network completes in {:.0} % {} time than HW-NAS's under the same capacitor.",
+    let pred = |i: usize| rows[i].1["summary"]["best"]["intermittent_latency_s"].as_f64();
+    let change = |a: f64, b: f64| {
+        format!(
+            "{:.0} % {}",
             ((a - b) / b * 100.0).abs(),
             if a <= b { "less" } else { "more" }
+        )
+    };
+    println!();
+    match (pred(0), pred(1)) {
+        (Some(a), Some(b)) => println!(
+            "modelled: iNAS's network completes in {} time than HW-NAS's under the same capacitor",
+            change(a, b)
         ),
         (Some(_), None) => {
-            println!("\nHW-NAS's network does not complete under intermittent power; iNAS's does.")
+            println!(
+                "modelled: HW-NAS's network cannot complete under intermittent power; iNAS's does"
+            )
         }
-        _ => println!("\nno comparison: see the rows above"),
+        _ => println!("modelled: no comparison, see the rows above"),
+    }
+    if let (Some(a), Some(b)) = (lat(0), lat(1)) {
+        println!("measured: {} time", change(a, b));
+    }
+    if o.port.is_none() {
+        println!(
+            "(the simulated board prices every operation and reboot with the profile but has no \
+             capacitor: its measured latency is on-time plus reboots, without the recharge the \
+             predicted column includes)"
+        );
     }
     println!("reports: {}", dir.display());
     Ok(())

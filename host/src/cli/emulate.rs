@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use clap::Args;
 use inas_sim::bridge::{Pty, UartBridge};
 use inas_sim::power::{Capacitor, Harvester, PowerTrace, Supply};
@@ -20,7 +20,6 @@ use inas_sim::{Emulator, Firmware, MachineConfig, Report, RunConfig, SimError};
 use super::args::{parse_farads, parse_ohms};
 use super::EXIT_OK;
 use crate::profile::Profile;
-use crate::supply::Harvester as ProfileHarvester;
 use crate::units::parse_quantity;
 
 #[derive(Clone, Debug, Args)]
@@ -74,29 +73,19 @@ impl Power {
             return Ok(Power::Continuous);
         }
         let profile = Profile::load(&args.profile)?;
+        let Some(path) = &args.power_trace else {
+            return Ok(Power::Harvested(crate::device::emulator::supply(
+                &profile, args.cap, args.rehm,
+            )?));
+        };
         let cap = Capacitor {
             capacitance_f: args.cap.unwrap_or(profile.supply.capacitance_f),
             v_on: profile.supply.v_on,
             v_off: profile.supply.v_off,
         };
-        let harvester = match (&args.power_trace, profile.harvester) {
-            (Some(path), _) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
-                Harvester::Trace(PowerTrace::from_csv(&path.display().to_string(), &text)?)
-            }
-            (None, ProfileHarvester::Rc(rc)) => Harvester::Rc {
-                v_source: rc.v_sup,
-                r_ohm: args.rehm.unwrap_or(rc.r_ohm),
-            },
-            (None, ProfileHarvester::ConstantPower(_)) if args.rehm.is_some() => bail!(
-                "--rehm applies to an RC source; profile {}'s harvester delivers constant power",
-                profile.name
-            ),
-            (None, ProfileHarvester::ConstantPower(p)) => {
-                Harvester::ConstantPower { watts: p.power_w }
-            }
-        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let harvester = Harvester::Trace(PowerTrace::from_csv(&path.display().to_string(), &text)?);
         Ok(Power::Harvested(Supply::new(cap, harvester)?))
     }
 }
