@@ -52,13 +52,13 @@ pub struct SearchArgs {
     /// reinforce (the iNAS controller, default), random or evolution.
     #[arg(long, value_parser = |s: &str| s.parse::<StrategyKind>())]
     pub strategy: Option<StrategyKind>,
-    /// Trials (children proposed) [default: 20].
+    /// Trials (children proposed) [default: 8; the paper: 100].
     #[arg(long)]
     pub trials: Option<usize>,
-    /// Training epochs per child [default: 5].
+    /// Training epochs per child [default: 8; the paper: 25].
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Training batch size [default: the paper's: 512 HAR, 256 CIFAR, 100 KWS].
+    /// Training batch size [default: 64; the paper: 512 HAR, 256 CIFAR, 100 KWS].
     #[arg(long)]
     pub batch_size: Option<usize>,
     /// Seed of the strategy, the data split and every child's training [default: 1].
@@ -257,7 +257,7 @@ impl Progress for Bars {
 }
 
 pub fn run_search(args: SearchArgs) -> Result<i32> {
-    let config = if args.resume {
+    let (config, done) = if args.resume {
         let flags = args.result_flags();
         if !flags.is_empty() {
             bail!(
@@ -274,9 +274,9 @@ pub fn run_search(args: SearchArgs) -> Result<i32> {
             )
         })?;
         c.trials = args.trials.unwrap_or(c.trials).max(records.len());
-        c
+        (c, records.len())
     } else {
-        args.resolve()?
+        (args.resolve()?, 0)
     };
     config.check()?;
     let cache = match &args.data_cache {
@@ -284,11 +284,6 @@ pub fn run_search(args: SearchArgs) -> Result<i32> {
         None => data::cache::default_dir()?,
     };
     ensure_data(config.dataset, &cache)?;
-    let done = if args.resume {
-        Journal::read(&args.out)?.1.len()
-    } else {
-        0
-    };
     let mut bars = Bars::new(config.trials, done);
     let result = search(
         &config,

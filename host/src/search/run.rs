@@ -60,17 +60,18 @@ pub struct SearchConfig {
 }
 
 impl SearchConfig {
-    /// The defaults: a small budget (20 trials of 5 epochs) at 5 mF with the HAR harvester of
+    /// The defaults: a small budget (8 trials of 8 epochs in batches of 64: about 2.5 min for
+    /// HAR on 2 cores, Q15 test accuracy 86.5 % with seed 1) at 5 mF with the HAR harvester of
     /// the paper's evaluation (R_ehm 41 Ω) and its middle HAR requirement rounded up (TS2
-    /// 28.9 s → 30 s).
+    /// 28.9 s → 30 s). The paper's budget is `--trials 100 --epochs 25`.
     pub fn defaults(dataset: Dataset) -> SearchConfig {
         SearchConfig {
             dataset,
             mode: Mode::Inas,
             strategy: StrategyKind::Reinforce,
-            trials: 20,
-            epochs: 5,
-            batch_size: None,
+            trials: 8,
+            epochs: 8,
+            batch_size: Some(64),
             seed: 1,
             lat_req_s: 30.0,
             profile: "reference".into(),
@@ -164,23 +165,6 @@ pub enum DataSource<'a> {
     Cache(PathBuf),
 }
 
-fn space_data(dataset: Dataset) -> DatasetName {
-    match dataset {
-        Dataset::Cifar => DatasetName::Cifar10,
-        Dataset::Har => DatasetName::Har,
-        Dataset::Kws => DatasetName::Kws,
-    }
-}
-
-fn samples(s: &Split) -> Samples<'_> {
-    Samples {
-        x: &s.x,
-        y: &s.y,
-        shape: s.shape,
-        classes: s.classes,
-    }
-}
-
 /// Human-readable architecture.
 pub fn describe(dataset: Dataset, actions: &[u32]) -> String {
     let space = dataset.space();
@@ -254,14 +238,14 @@ pub fn search(
                 seed: config.seed,
                 ..Default::default()
             };
-            let mut s = data::load(space_data(config.dataset), &dir, &opts)?;
+            let mut s = data::load(DatasetName::from(config.dataset), &dir, &opts)?;
             s.normalize();
             loaded = s;
             &loaded
         }
     };
-    let train_set = samples(&splits.train);
-    let val_set = samples(&splits.val);
+    let train_set = Samples::from(&splits.train);
+    let val_set = Samples::from(&splits.val);
     let calibration = train::calibration_inputs(&train_set, config.calibration_samples);
 
     let settings = Settings::paper(config.strategy, config.seed, config.lat_req_s);
