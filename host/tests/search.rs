@@ -203,3 +203,26 @@ fn bad_configurations_are_refused_before_work() {
         assert!(!dir.path().join(what).join("journal.jsonl").exists());
     }
 }
+
+#[test]
+fn the_sampled_controller_is_recorded_and_resumes_exactly() {
+    use inas::search::run::Controller;
+    tch::set_num_threads(1);
+    let d = data();
+    let dir = tempfile::tempdir().unwrap();
+    let c = |trials| SearchConfig {
+        strategy: StrategyKind::Reinforce,
+        controller: Controller::Sampled,
+        epochs: 1,
+        ..config(trials)
+    };
+    let full = dir.path().join("full");
+    search(&c(3), &full, false, DataSource::Loaded(&d), &mut Quiet).unwrap();
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(full.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["config"]["controller"], "sampled");
+    let part = dir.path().join("part");
+    search(&c(1), &part, false, DataSource::Loaded(&d), &mut Quiet).unwrap();
+    search(&c(3), &part, true, DataSource::Loaded(&d), &mut Quiet).unwrap();
+    assert_eq!(stable(&part), stable(&full));
+}

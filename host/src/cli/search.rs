@@ -13,7 +13,7 @@ use crate::data;
 use crate::network::Dataset;
 use crate::planner;
 use crate::runs::{Journal, TrialRecord};
-use crate::search::run::{search, DataSource, Progress, SearchConfig};
+use crate::search::run::{search, Controller, DataSource, Progress, SearchConfig};
 use crate::search::{Mode, StrategyKind};
 use crate::units::parse_quantity;
 
@@ -52,6 +52,10 @@ pub struct SearchArgs {
     /// reinforce (the iNAS controller, default), random or evolution.
     #[arg(long, value_parser = |s: &str| s.parse::<StrategyKind>())]
     pub strategy: Option<StrategyKind>,
+    /// The REINFORCE controller's update: paper (the reference's, default) or sampled
+    /// (textbook REINFORCE, which learns more reliably).
+    #[arg(long, value_parser = |s: &str| s.parse::<Controller>())]
+    pub controller: Option<Controller>,
     /// Trials (children proposed) [default: 8; the paper: 100].
     #[arg(long)]
     pub trials: Option<usize>,
@@ -109,6 +113,7 @@ struct ConfigFile {
     dataset: Option<Dataset>,
     mode: Option<Mode>,
     strategy: Option<StrategyKind>,
+    controller: Option<Controller>,
     trials: Option<usize>,
     epochs: Option<usize>,
     batch_size: Option<usize>,
@@ -140,6 +145,7 @@ impl SearchArgs {
         flag(self.dataset.is_some(), "--dataset");
         flag(self.mode.is_some(), "--mode");
         flag(self.strategy.is_some(), "--strategy");
+        flag(self.controller.is_some(), "--controller");
         flag(self.epochs.is_some(), "--epochs");
         flag(self.batch_size.is_some(), "--batch-size");
         flag(self.seed.is_some(), "--seed");
@@ -183,6 +189,7 @@ impl SearchArgs {
         }
         set!(mode, self.mode);
         set!(strategy, self.strategy);
+        set!(controller, self.controller);
         set!(trials, self.trials);
         set!(epochs, self.epochs);
         set!(seed, self.seed);

@@ -26,6 +26,31 @@ use crate::runs::{
 };
 use crate::train::{self, DeviceChoice, Samples, TrainConfig};
 
+/// Which update the REINFORCE controller uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Controller {
+    /// The reference's update (argmax proposals, index+1 labels, reward-scaled L2): for
+    /// reproducing the paper. It can saturate onto a failing choice.
+    #[default]
+    Paper,
+    /// Textbook REINFORCE on the same network and reward: sampled proposals.
+    Sampled,
+}
+
+impl std::str::FromStr for Controller {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "paper" => Ok(Controller::Paper),
+            "sampled" => Ok(Controller::Sampled),
+            _ => Err(format!(
+                "unknown controller '{s}' (expected paper or sampled)"
+            )),
+        }
+    }
+}
+
 /// Everything that decides a search's result. Stored in `run.json`; `--resume` reuses it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,6 +58,9 @@ pub struct SearchConfig {
     pub dataset: Dataset,
     pub mode: Mode,
     pub strategy: StrategyKind,
+    /// The REINFORCE controller's update (`--strategy reinforce` only).
+    #[serde(default)]
+    pub controller: Controller,
     pub trials: usize,
     pub epochs: usize,
     /// Training batch size; the paper's per dataset when absent.
@@ -69,6 +97,7 @@ impl SearchConfig {
             dataset,
             mode: Mode::Inas,
             strategy: StrategyKind::Reinforce,
+            controller: Controller::Paper,
             trials: 8,
             epochs: 8,
             batch_size: Some(64),
@@ -248,7 +277,10 @@ pub fn search(
     let val_set = Samples::from(&splits.val);
     let calibration = train::calibration_inputs(&train_set, config.calibration_samples);
 
-    let settings = Settings::paper(config.strategy, config.seed, config.lat_req_s);
+    let mut settings = Settings::paper(config.strategy, config.seed, config.lat_req_s);
+    if config.controller == Controller::Sampled {
+        settings.reinforce = super::ReinforceConfig::sampled();
+    }
     let mut strategy = settings.build(Decisions::of(space)?)?;
     let mut first_seen: HashMap<Vec<u32>, u32> = HashMap::new();
     let mut resolved: Vec<TrialRecord> = Vec::with_capacity(records.len());
