@@ -139,16 +139,21 @@ pub enum ConstantsFrom {
     Energy,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OpCounts {
     pub add: u32,
     pub mul: u32,
     #[serde(default)]
     pub latency_from: ConstantsFrom,
+    /// Latency only: cycles measured on a device (`inas calibrate`), used instead of the
+    /// add/mul counts. A calibrated firmware's overheads are whatever its code does, not a
+    /// whole number of additions and multiplications.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cycles: Option<f64>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Overhead {
     pub energy: OpCounts,
@@ -169,6 +174,16 @@ pub struct Overheads {
     pub psum_addressing: Overhead,
     pub accumulate_addressing: Overhead,
     pub pool_addressing: Overhead,
+    /// Per power cycle, on top of the footprint's own transfers: what a firmware spends to
+    /// find its place and commit a batch (the reference has none; calibration measures it).
+    #[serde(default, skip_serializing_if = "Overhead::is_zero")]
+    pub footprint: Overhead,
+}
+
+impl Overhead {
+    fn is_zero(&self) -> bool {
+        *self == Overhead::default()
+    }
 }
 
 /// Behaviours of the reference model that a faithful profile reproduces and a profile of our own
@@ -265,6 +280,30 @@ impl Profile {
             non_neg(&format!("{what}.energy_j"), op.energy_j)?;
             non_neg(&format!("{what}.cycles"), op.cycles)?;
         }
+        let o = &self.overheads;
+        for (what, oh) in [
+            ("fetch_ifm", o.fetch_ifm),
+            ("fetch_weights", o.fetch_weights),
+            ("fetch_psum_i", o.fetch_psum_i),
+            ("fetch_psum_w", o.fetch_psum_w),
+            ("fetch_psum_o", o.fetch_psum_o),
+            ("backup_out_i", o.backup_out_i),
+            ("backup_out_w", o.backup_out_w),
+            ("backup_out_o", o.backup_out_o),
+            ("psum_addressing", o.psum_addressing),
+            ("accumulate_addressing", o.accumulate_addressing),
+            ("pool_addressing", o.pool_addressing),
+            ("footprint", o.footprint),
+        ] {
+            if oh.energy.cycles.is_some() {
+                return Err(format!(
+                    "overheads.{what}.energy: `cycles` prices latency only; give add/mul counts"
+                ));
+            }
+            if let Some(c) = oh.latency.cycles {
+                non_neg(&format!("overheads.{what}.latency.cycles"), c)?;
+            }
+        }
         // A power cycle must cost energy, or recharge time is undefined.
         pos("reboot.energy_j", self.reboot.energy_j)?;
         non_neg("reboot.latency_s", self.reboot.latency_s)?;
@@ -343,6 +382,9 @@ impl CostTable {
         let (la, lm) = (p.ops.add.cycles / hz, p.ops.mul.cycles / hz);
         let energy_of = |o: &Overhead| (ea * o.energy.add as f64) + (em * o.energy.mul as f64);
         let latency_of = |o: &Overhead| {
+            if let Some(c) = o.latency.cycles {
+                return c / hz;
+            }
             let (a, m) = match o.latency.latency_from {
                 ConstantsFrom::Latency => (la, lm),
                 ConstantsFrom::Energy => (ea, em),
@@ -369,7 +411,7 @@ impl CostTable {
                 rd,
                 wr,
                 footprint_rd: rd.at(4),
-                footprint_wr: wr.at(4),
+                footprint_wr: wr.at(4) + over(&o.footprint),
                 mac: prim(&p.mac),
                 add,
                 pool,

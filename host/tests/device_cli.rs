@@ -1,5 +1,5 @@
 //! `inas devices`, `deploy`, `measure` and `calibrate`, run for real in a temp dir against the
-//! in-process simulated board (`--simboard`).
+//! in-process simulated board (`--simboard`) and the virtual LaunchPad (`--emulator`).
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -303,4 +303,118 @@ fn devices_lists_ports_and_flags_need_a_target() {
         "{}",
         stderr(&o)
     );
+}
+
+/// The board firmware ELF that `cargo xtask firmware` leaves (CI builds it before the tests).
+fn board_elf() -> std::path::PathBuf {
+    let dir = std::env::var_os("INAS_FIRMWARE_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware/target"),
+        std::path::PathBuf::from,
+    );
+    let elf = dir.join("inas-firmware.elf");
+    assert!(
+        elf.is_file(),
+        "{} is missing: build it with `cargo xtask firmware`",
+        elf.display()
+    );
+    elf
+}
+
+#[test]
+fn measure_on_the_virtual_launchpad_runs_on_the_harvester_and_splits_boots_per_layer() {
+    let d = with_plan(&[]);
+    let elf = board_elf();
+    let o = inas(
+        d.path(),
+        &[
+            "measure",
+            "--emulator",
+            elf.to_str().unwrap(),
+            "--plan",
+            "net.plan",
+            "--samples",
+            "2",
+            "--harvested",
+            "--cap",
+            "1mF",
+            "--rehm",
+            "400",
+            "--json",
+            "--out",
+            "m",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let j = json(&o);
+    assert_eq!(j["logits_match_host"], true, "{j}");
+    assert!(j["link"].as_str().unwrap().contains("virtual LaunchPad"));
+    let first = &j["per_sample"][0];
+    let on = first["on_time_s"].as_f64().unwrap();
+    let host = first["latency_s"].as_f64().unwrap();
+    // Uploads ran on USB power, the runs on the harvester: the host waited out recharges.
+    assert!(host > 2.0 * on, "host {host} s, on-time {on} s");
+    assert!(j["power_cycles"].as_f64().unwrap() >= 5.0, "{j}");
+    // Per-layer figures (continuous differences plus each layer's power cycles at the full
+    // plan's cost) add up to the first sample's run.
+    let layers = j["layers"].as_array().unwrap();
+    let sum = |k: &str| layers.iter().map(|l| l[k].as_f64().unwrap()).sum::<f64>();
+    assert!((sum("measured_on_time_s") - on).abs() < 1e-6 * on, "{j}");
+    assert!(
+        (sum("measured_latency_s") - host).abs() < 1e-6 * host,
+        "{j}"
+    );
+    let pcs: i64 = layers
+        .iter()
+        .map(|l| l["measured_power_cycles"].as_i64().unwrap())
+        .sum();
+    assert_eq!(pcs, first["power_cycles"].as_i64().unwrap());
+    assert!(layers
+        .iter()
+        .all(|l| l["measured_on_time_s"].as_f64().unwrap() > 0.0));
+}
+
+#[test]
+fn calibrate_on_the_virtual_launchpad_fits_whole_layers() {
+    let d = tempfile::tempdir().unwrap();
+    let elf = board_elf();
+    let o = inas(
+        d.path(),
+        &[
+            "calibrate",
+            "--emulator",
+            elf.to_str().unwrap(),
+            "-o",
+            "emu.toml",
+            "--reps",
+            "2",
+            "--layer-plans",
+            "1",
+            "--json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let j = json(&o);
+    assert_eq!(j["clock_hz"], 8_000_000);
+    let fit = &j["layers"];
+    // One plan of five layers, in both run modes.
+    assert_eq!(fit["points"].as_array().unwrap().len(), 10, "{fit}");
+    let rms = fit["rms_error_pct"].as_f64().unwrap();
+    assert!(rms.is_finite() && rms < 50.0, "{fit}");
+    let text = std::fs::read_to_string(d.path().join("emu.toml")).unwrap();
+    assert!(
+        text.contains("footprint") && text.contains("cycles"),
+        "{text}"
+    );
+    let o = inas(
+        d.path(),
+        &[
+            "explore",
+            "--dataset",
+            "har",
+            "--profile",
+            "emu.toml",
+            "--json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }

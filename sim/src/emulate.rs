@@ -3,7 +3,8 @@
 //! each, the supply is drained by the current the MCU drew in each mode (datasheet data from
 //! the platform file) and charged by the harvester. At Voff the device browns out: SRAM and
 //! CPU state are poisoned, peripherals reset, FRAM kept; it stays off (simulated off-time)
-//! until the capacitor is back at Von, then boots from the reset vector.
+//! until the capacitor is back at Von, then boots from the reset vector. The bridge hears of
+//! every off period (`UartBridge::off`), so a paced one keeps the board off in wall time too.
 
 use crate::bridge::UartBridge;
 use crate::elf::Firmware;
@@ -170,9 +171,11 @@ impl Emulator {
                         r.ended = Ended::NoRecharge;
                         break;
                     };
+                    let since = r.on_time_s + r.off_time_s;
                     r.off_time_s += off;
                     r.energy_harvested_j += got;
                     r.power_cycles += 1;
+                    bridge.off(since, off)?;
                     m.power_on()?;
                     continue;
                 }

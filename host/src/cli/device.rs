@@ -8,15 +8,18 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, ValueEnum};
 use inas_common::session::LAUNCHPAD;
 use inas_common::wire::RunMode;
+use inas_sim::builds::{firmware_elf, Build};
+use inas_sim::power::Supply;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use super::args::SupplyArgs;
 use super::data::CacheArgs;
 use super::{plans, EXIT_INFEASIBLE, EXIT_OK};
-use crate::calibrate;
+use crate::calibrate::{self, layers};
 use crate::data::{self, DatasetName, Limit, LoadOptions};
 use crate::device::client::{device_name, Deployed};
+use crate::device::emulator::{self, EmulatorLink};
 use crate::device::fault::{Faults, FaultyLink};
 use crate::device::link::byte_time;
 use crate::device::serial::{self, SerialLink};
@@ -56,6 +59,14 @@ pub struct TargetArgs {
     /// (LaunchPad layout), each operation priced by --simboard-profile, in simulated time.
     #[arg(long)]
     pub simboard: bool,
+    /// The virtual LaunchPad, in process: a board firmware ELF (default: this checkout's build,
+    /// `cargo xtask firmware`) on the emulator, in lockstep simulated time. It lives for this
+    /// command: plans upload on USB power, and `measure --harvested` runs them on the
+    /// harvester and capacitor of --profile/--cap/--rehm. For a board that outlives one
+    /// command, run `inas emulate --pty` and pass its path to --port.
+    #[arg(long, value_name = "ELF", num_args = 0..=1)]
+    #[allow(clippy::option_option)]
+    pub emulator: Option<Option<PathBuf>>,
 }
 
 /// The link to the device and how patient to be with it.
@@ -87,10 +98,24 @@ pub struct LinkArgs {
 }
 
 impl LinkArgs {
-    fn open(&self) -> Result<Client<Box<dyn Link>>> {
-        let (link, baud): (Box<dyn Link>, u32) = match &self.target.port {
-            Some(port) => (Box::new(SerialLink::open(port, self.baud)?), self.baud),
-            None => {
+    /// Opens the link; `run_supply` is the virtual LaunchPad's supply for runs (others ignore
+    /// it: a real board's power is the user's bench).
+    fn open(&self, run_supply: Option<Supply>) -> Result<Client<Box<dyn Link>>> {
+        let (link, baud): (Box<dyn Link>, u32) = match (&self.target.port, &self.target.emulator) {
+            (Some(port), _) => (Box::new(SerialLink::open(port, self.baud)?), self.baud),
+            (None, Some(elf)) => {
+                let elf = match elf {
+                    Some(elf) => elf.clone(),
+                    None => firmware_elf(Build::Board)?,
+                };
+                let mut link = EmulatorLink::start(&elf, None)?;
+                if let Some(s) = run_supply {
+                    link.run_on(s);
+                }
+                // The firmware's UART speed: the emulator times each character at it.
+                (Box::new(link), serial::BAUD)
+            }
+            (None, None) => {
                 let profile = Profile::load(&self.simboard_profile)?;
                 let link = SimLink::new(LAUNCHPAD, &profile.cost_table());
                 (Box::new(link), simboard::BAUD)
@@ -216,6 +241,13 @@ pub struct CalibrateArgs {
     /// Repetitions of each benchmark.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub reps: u16,
+    /// Calibration plans whose layers (measured in both run modes) fit the CPU, overhead and
+    /// reboot constants; 0 keeps the base profile's.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(0..=100))]
+    pub layer_plans: u16,
+    /// Seed of the calibration plans' designs and data.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
     /// Print the fits as one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -262,7 +294,7 @@ pub fn devices(args: DevicesArgs) -> Result<i32> {
         return Ok(EXIT_OK);
     }
     if ports.is_empty() {
-        println!("no serial ports found (use --simboard for the simulated board)");
+        println!("no serial ports found (use --emulator for the virtual LaunchPad, or --simboard for the simulated board)");
         return Ok(EXIT_OK);
     }
     println!("{:<20} {:<9} {:<9} DESCRIPTION", "PORT", "KIND", "VID:PID");
@@ -304,7 +336,7 @@ pub fn deploy(args: DeployArgs) -> Result<i32> {
     let layers = valid.layers().len() as u16;
     let inputs = valid.meta().input.elements() as usize;
     let run = || -> Result<i32> {
-        let mut client = args.link.open()?;
+        let mut client = args.link.open(None)?;
         let caps = client.hello()?;
         let pb = bar(bytes.len() as u64, "uploading", args.json);
         let deployed = client.deploy(&bytes, &mut |at, total| {
@@ -474,8 +506,16 @@ pub fn measure(args: MeasureArgs) -> Result<i32> {
         per_layer: !args.no_per_layer,
         predicted: Some(predicted),
     };
+    let run_supply = match (&args.link.target.emulator, args.harvested) {
+        (Some(_), true) => Some(emulator::supply(
+            &profile,
+            args.supply.cap,
+            args.supply.rehm,
+        )?),
+        _ => None,
+    };
     let run = || -> Result<i32> {
-        let mut client = args.link.open()?;
+        let mut client = args.link.open(run_supply.clone())?;
         client.set_options(Options {
             run_timeout: Duration::from_secs_f64(run_timeout),
             ..client.options()
@@ -574,13 +614,34 @@ fn print_report(r: &measure::Report, files: &[PathBuf]) {
 pub fn calibrate(args: CalibrateArgs) -> Result<i32> {
     let base = Profile::load(&args.base)?;
     let run = || -> Result<i32> {
-        let mut client = args.link.open()?;
+        let mut client = args.link.open(None)?;
         let pb = bar(1, "benchmarking", args.json);
-        let cal = calibrate::measure(&mut client, args.reps, &mut |d, t| {
+        let mut cal = calibrate::measure(&mut client, args.reps, &mut |d, t| {
             pb.set_length(t as u64);
             pb.set_position(d as u64);
         })?;
         pb.finish_and_clear();
+        if args.layer_plans > 0 {
+            let (lines, _) = cal.profile(&base, &args.name)?;
+            let plans = layers::plans(
+                usize::from(args.layer_plans),
+                layers::ROWS,
+                args.seed,
+                u64::from(cal.vm_bytes),
+                u64::from(cal.nvm_bytes),
+            );
+            let pb = bar(1, "measuring layers", args.json);
+            let points = layers::measure_points(&mut client, &plans, &mut |d, t| {
+                pb.set_length(t as u64);
+                pb.set_position(d as u64);
+            })
+            .map_err(|e| match e {
+                measure::MeasureError::Client(c) => anyhow::Error::new(c),
+                other => anyhow!("{other}"),
+            })?;
+            pb.finish_and_clear();
+            cal.layers = layers::fit(&lines, &points);
+        }
         let (profile, notes) = cal.profile(&base, &args.name)?;
         let text = format!(
             "# Calibrated by `inas calibrate` on {} (firmware {}, {} Hz) over {}.\n{}",
@@ -635,6 +696,18 @@ pub fn calibrate(args: CalibrateArgs) -> Result<i32> {
                 cal.commit_cycles * scale,
                 cal.commit_predicted_cycles * scale
             );
+            if let Some(fit) = &cal.layers {
+                println!(
+                    "whole layers: {} measured (both run modes); the model with the fitted \
+                     constants is off by {:.2} % at most, {:.2} % rms",
+                    fit.points.len(),
+                    fit.max_error_pct,
+                    fit.rms_error_pct
+                );
+                for (name, v) in &fit.params {
+                    println!("  {name:<28} {v:>14.6}");
+                }
+            }
             for n in &notes {
                 println!("note: {n}");
             }

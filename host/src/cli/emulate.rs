@@ -1,9 +1,11 @@
 //! `inas emulate`: a firmware ELF on the virtual LaunchPad (`inas-sim`), under an RC harvester
 //! (the profile's, or `--cap`/`--rehm`), a recorded power trace, or continuous power. With
 //! `--pty` the UART is a pseudo-terminal whose path is the first line on stdout, so host
-//! commands and scripts can talk to the emulated board as to a real one. The run ends at
-//! `--max-instructions`, `--max-seconds` of simulated on-time, Ctrl-C, or the end of stdin
-//! (when stdin is a terminal or a pipe); then the report is printed.
+//! commands and scripts can talk to the emulated board as to a real one; `--speed` holds it to
+//! the wall clock (real time by default), so what a host times over the pty is what a board
+//! would take, recharges included. The run ends at `--max-instructions`, `--max-seconds` of
+//! simulated on-time, Ctrl-C, or the end of stdin (when stdin is a terminal or a pipe); then
+//! the report is printed.
 
 use std::io::{IsTerminal, Read, Write};
 use std::os::unix::fs::FileTypeExt;
@@ -13,7 +15,7 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, Context, Result};
 use clap::Args;
-use inas_sim::bridge::{Pty, UartBridge};
+use inas_sim::bridge::{PaceStats, Paced, Pty, Speed, UartBridge};
 use inas_sim::power::{Capacitor, Harvester, PowerTrace, Supply};
 use inas_sim::{Emulator, Firmware, MachineConfig, Report, RunConfig, SimError};
 
@@ -29,6 +31,13 @@ pub struct EmulateArgs {
     /// Bridge the UART to a new pseudo-terminal; its path is the first line on stdout.
     #[arg(long)]
     pub pty: bool,
+    /// With --pty: simulated seconds per wall-clock second. 1 keeps the board in real time,
+    /// as a host on a serial port expects (the off-time of every recharge included: the board
+    /// stays off that long); 10 runs it ten times faster; `max` as fast as this machine can,
+    /// with no relation to the wall clock. Without --pty nothing is on the line and the run
+    /// is always as fast as it can be.
+    #[arg(long, value_name = "X|max", default_value = "1", requires = "pty")]
+    pub speed: Speed,
     /// Storage capacitance, SI prefix allowed (5mF, 470uF) [default: profile's].
     #[arg(long, value_parser = parse_farads, conflicts_with = "continuous")]
     pub cap: Option<f64>,
@@ -110,6 +119,14 @@ impl<B: UartBridge> UartBridge for Stoppable<B> {
         self.inner.exchange(from_device)
     }
 
+    fn exchange_at(&mut self, now_s: f64, from_device: &[u8]) -> Result<Vec<u8>, SimError> {
+        self.inner.exchange_at(now_s, from_device)
+    }
+
+    fn off(&mut self, since_s: f64, off_s: f64) -> Result<(), SimError> {
+        self.inner.off(since_s, off_s)
+    }
+
     fn finished(&self) -> bool {
         self.stop.load(Ordering::Relaxed) || self.inner.finished()
     }
@@ -158,7 +175,7 @@ pub fn run(args: EmulateArgs) -> Result<i32> {
         max_seconds: args.max_seconds.unwrap_or(f64::INFINITY),
     };
     let stop = stop_flag()?;
-    let report = if args.pty {
+    let (report, paced) = if args.pty {
         let pty = Pty::open()?;
         // The path first and alone on its line: scripts read it to connect.
         let mut out = std::io::stdout().lock();
@@ -166,27 +183,56 @@ pub fn run(args: EmulateArgs) -> Result<i32> {
         out.flush()?;
         drop(out);
         eprintln!(
-            "inas emulate: {} on {} (the firmware's UART); Ctrl-C ends the run",
+            "inas emulate: {} on {} (the firmware's UART) at speed {}; Ctrl-C ends the run",
             args.firmware.display(),
-            pty.path()
+            pty.path(),
+            args.speed
         );
-        let mut bridge = Stoppable { inner: pty, stop };
-        emu.run(&cfg, &mut bridge)
+        // Pacing outside the stop flag: a Ctrl-C ends a long recharge's wait too.
+        let mut bridge = Paced::new(Stoppable { inner: pty, stop }, args.speed);
+        let report = emu.run(&cfg, &mut bridge);
+        (report, args.speed.ratio().map(|_| bridge.stats()))
     } else {
         let mut bridge = Stoppable {
             inner: Unconnected,
             stop,
         };
-        emu.run(&cfg, &mut bridge)
-    }
-    .map_err(|e| anyhow!("{}: {e}", args.firmware.display()))?;
-    print_report(&report, args.json)?;
+        (emu.run(&cfg, &mut bridge), None)
+    };
+    let report = report.map_err(|e| anyhow!("{}: {e}", args.firmware.display()))?;
+    let speed = if args.pty { args.speed } else { Speed::MAX };
+    print_report(&report, speed, paced, args.json)?;
     Ok(EXIT_OK)
 }
 
-fn print_report(r: &Report, json: bool) -> Result<()> {
+/// The emulator's report, with how the run was paced.
+#[derive(serde::Serialize)]
+struct ReportJson<'a> {
+    #[serde(flatten)]
+    report: &'a Report,
+    /// Simulated seconds per wall-clock second, or "max".
+    speed: SpeedJson,
+    #[serde(flatten)]
+    paced: Option<PaceStats>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum SpeedJson {
+    Ratio(f64),
+    Max(&'static str),
+}
+
+fn print_report(r: &Report, speed: Speed, paced: Option<PaceStats>, json: bool) -> Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(r)?);
+        let out = ReportJson {
+            report: r,
+            speed: speed
+                .ratio()
+                .map_or(SpeedJson::Max("max"), SpeedJson::Ratio),
+            paced,
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
     let ended = serde_json::to_value(r.ended)?;
@@ -210,5 +256,13 @@ fn print_report(r: &Report, json: bool) -> Result<()> {
         "uart: {} bytes sent, {} received; unmodelled accesses: {}; wall {:.3} s",
         r.uart_tx_bytes, r.uart_rx_bytes, r.unmodelled_accesses, r.wall_s
     );
+    match paced {
+        Some(p) => println!(
+            "speed {speed}: waited {:.3} s for the wall clock; at most {:.1} ms behind it",
+            p.slept_s,
+            p.max_behind_s * 1e3
+        ),
+        None => println!("speed max: unpaced"),
+    }
     Ok(())
 }

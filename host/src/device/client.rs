@@ -19,7 +19,7 @@ use inas_common::wire::{
 use serde::Serialize;
 use thiserror::Error;
 
-use super::link::{Link, LinkError};
+use super::link::{Link, LinkError, Phase};
 
 /// Retry and timeout policy.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -437,6 +437,7 @@ impl<L: Link> Client<L> {
         let decoded = Plan::decode(plan).map_err(|e| ClientError::BadPlan(e.to_string()))?;
         let plan_id = decoded.meta.plan_id;
         let crc32 = plan::plan_crc(plan);
+        self.link.phase(Phase::Transfer)?;
         let caps = self.capabilities()?;
         check_fit(&caps, &decoded, plan.len())?;
         let len = plan.len() as u32;
@@ -607,6 +608,7 @@ impl<L: Link> Client<L> {
 
     /// Writes the next run's input (Q15 values).
     pub fn write_input(&mut self, input: &[i16]) -> Result<(), ClientError> {
+        self.link.phase(Phase::Transfer)?;
         let bytes: Vec<u8> = input.iter().flat_map(|v| v.to_le_bytes()).collect();
         let mut size = ChunkSize::new(inas_common::wire::MAX_CHUNK);
         let mut at = 0usize;
@@ -668,6 +670,7 @@ impl<L: Link> Client<L> {
     /// count: a device that reports a finished run whose result never arrived intact gives
     /// [`ClientError::ResultLost`] (write the input again and rerun).
     pub fn run(&mut self, mode: RunMode, layers: u16) -> Result<Inference, ClientError> {
+        self.link.phase(Phase::Run)?;
         self.drain()?;
         let what = "running the plan";
         // From before the command goes out: a simulated link runs the board inside `send`.

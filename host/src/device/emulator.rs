@@ -15,7 +15,7 @@ use inas_sim::bridge::UartBridge;
 use inas_sim::power::{Capacitor, Harvester, Supply};
 use inas_sim::{Emulator, Firmware, MachineConfig, Report, RunConfig, SimError};
 
-use super::link::{Link, LinkError};
+use super::link::{Link, LinkError, Phase};
 use crate::profile::Profile;
 use crate::supply::Harvester as ProfileHarvester;
 
@@ -93,6 +93,11 @@ pub struct EmulatorLink {
     state: State,
     thread: Option<JoinHandle<(Emulator, Result<Report, SimError>)>>,
     name: String,
+    /// The supply runs switch to (see [`EmulatorLink::run_on`]), and whether it is on now.
+    run_supply: Option<Supply>,
+    on_run_supply: bool,
+    /// Reports of the runs before the last supply switch.
+    earlier: Vec<Report>,
 }
 
 impl EmulatorLink {
@@ -106,6 +111,9 @@ impl EmulatorLink {
             state: State::default(),
             thread: None,
             name: format!("virtual LaunchPad ({})", firmware.display()),
+            run_supply: None,
+            on_run_supply: false,
+            earlier: vec![],
         };
         link.spawn(emulator, supply)?;
         Ok(link)
@@ -167,9 +175,24 @@ impl EmulatorLink {
         Ok(report)
     }
 
+    /// Puts the board on `supply` for every run and back on USB power for every transfer, as
+    /// the client announces them ([`Link::phase`]): a measurement on a harvester without
+    /// waiting out brown-outs during uploads.
+    pub fn run_on(&mut self, supply: Supply) {
+        self.run_supply = Some(supply);
+    }
+
     /// Stops the emulator and returns its run report (since the last supply switch).
     pub fn finish(mut self) -> Result<Report> {
         Ok(self.stop()?.1)
+    }
+
+    /// Stops the emulator and returns the reports of every run, one per supply switch.
+    pub fn finish_all(mut self) -> Result<Vec<Report>> {
+        let last = self.stop()?.1;
+        let mut all = std::mem::take(&mut self.earlier);
+        all.push(last);
+        Ok(all)
     }
 
     fn close(&mut self) {
@@ -240,5 +263,23 @@ impl Link for EmulatorLink {
 
     fn describe(&self) -> String {
         self.name.clone()
+    }
+
+    fn phase(&mut self, phase: Phase) -> Result<(), LinkError> {
+        let want = match phase {
+            Phase::Run => self.run_supply.is_some(),
+            Phase::Transfer => false,
+        };
+        if want == self.on_run_supply {
+            return Ok(());
+        }
+        let supply = if want { self.run_supply.clone() } else { None };
+        let report = self.set_supply(supply).map_err(|e| LinkError::Closed {
+            link: self.name.clone(),
+            what: format!("switching the supply: {e:#}"),
+        })?;
+        self.earlier.push(report);
+        self.on_run_supply = want;
+        Ok(())
     }
 }

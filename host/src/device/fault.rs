@@ -116,4 +116,8 @@ impl<L: Link> Link for FaultyLink<L> {
             self.faults.drop * 100.0
         )
     }
+
+    fn phase(&mut self, phase: super::link::Phase) -> Result<(), LinkError> {
+        self.inner.phase(phase)
+    }
 }

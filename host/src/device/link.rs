@@ -22,6 +22,15 @@ pub enum LinkError {
     Closed { link: String, what: String },
 }
 
+/// What the client is about to do, for a bench that powers the board differently for each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Anything but a run: a plan upload, an input, a benchmark.
+    Transfer,
+    /// An inference.
+    Run,
+}
+
 /// A bidirectional byte stream with a clock.
 ///
 /// Contract (what the client relies on):
@@ -38,6 +47,14 @@ pub trait Link {
     fn now(&self) -> Duration;
     /// What the link talks to, for messages (`/dev/ttyACM1`, `simboard`).
     fn describe(&self) -> String;
+    /// The client is about to transfer (upload, write an input) or run. The virtual LaunchPad
+    /// switches its supply here (USB power for transfers, the harvester for runs, as a user
+    /// moves a board from one to the other); a real board's bench is the user's, so other
+    /// links ignore it.
+    fn phase(&mut self, phase: Phase) -> Result<(), LinkError> {
+        let _ = phase;
+        Ok(())
+    }
 }
 
 impl<L: Link + ?Sized> Link for Box<L> {
@@ -52,6 +69,9 @@ impl<L: Link + ?Sized> Link for Box<L> {
     }
     fn describe(&self) -> String {
         (**self).describe()
+    }
+    fn phase(&mut self, phase: Phase) -> Result<(), LinkError> {
+        (**self).phase(phase)
     }
 }
 

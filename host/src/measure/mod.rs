@@ -10,6 +10,14 @@
 //! does exactly the work of those layers), runs the first sample, and takes differences of the
 //! cumulative times. The full plan is deployed again before the samples run. This costs L−1
 //! extra uploads and inferences, once per measurement.
+//!
+//! **Boots in intermittent runs.** A boot re-validates the stored plan, so its cost grows with
+//! the plan's layer count, and a prefix's power cycles are cheaper than the full plan's: plain
+//! differences would charge layer k with the extra boot cost of every earlier power cycle. For
+//! intermittent runs the prefixes therefore also run in continuous mode (no boots), and layer k
+//! gets its continuous difference plus its power cycles at the full plan's cost per power cycle
+//! (its intermittent minus continuous time, over its power cycles). The per-layer figures still
+//! add up to the full intermittent run.
 
 pub mod predict;
 pub mod report;
@@ -18,7 +26,7 @@ use inas_common::plan::{self, Plan, PlanMeta};
 use inas_common::wire::RunMode;
 use serde::Serialize;
 
-use crate::device::client::{device_name, ClientError, Deployed, Stats};
+use crate::device::client::{device_name, ClientError, Deployed, Inference, Stats};
 use crate::device::{host_logits, Client, Link};
 pub use predict::LayerPrediction;
 
@@ -161,25 +169,53 @@ pub fn measure<L: Link>(
         .collect::<Result<_, _>>()
         .map_err(MeasureError::Input)?;
     let per_layer = setup.per_layer && layer_count > 1;
-    let total = samples.len() + if per_layer { layer_count - 1 } else { 0 };
+    // Intermittent per-layer figures need the prefixes in continuous mode too (module docs).
+    let split_boots = per_layer && setup.mode == RunMode::Intermittent;
+    let modes: &[RunMode] = if split_boots {
+        &[RunMode::Intermittent, RunMode::Continuous]
+    } else {
+        &[setup.mode]
+    };
+    let total = samples.len()
+        + if per_layer {
+            modes.len() * (layer_count - 1) + modes.len() - 1
+        } else {
+            0
+        };
     let mut done = 0;
-    // Cumulative (host s, on s, power cycles) after each prefix of the first sample.
+    // Cumulative (host s, on s, power cycles) after each prefix of the first sample, per mode.
     let mut prefixes: Vec<(f64, f64, i64)> = vec![];
+    let mut cont_prefixes: Vec<(f64, f64, i64)> = vec![];
+    let cut = |r: &Inference| {
+        (
+            r.host_latency.as_secs_f64(),
+            r.result.on_cycles.get() as f64 / clock_hz,
+            i64::from(r.result.power_cycles),
+        )
+    };
     if per_layer {
         for k in 1..layer_count {
             let bytes = prefix_plan(plan, k).map_err(MeasureError::Input)?;
             client.deploy(&bytes, &mut |_, _| {})?;
-            let r = client.infer(&samples[0].input, setup.mode, k as u16)?;
-            prefixes.push((
-                r.host_latency.as_secs_f64(),
-                r.result.on_cycles.get() as f64 / clock_hz,
-                i64::from(r.result.power_cycles),
-            ));
-            done += 1;
-            progress(done, total);
+            for &mode in modes {
+                let r = client.infer(&samples[0].input, mode, k as u16)?;
+                if mode == setup.mode {
+                    prefixes.push(cut(&r));
+                } else {
+                    cont_prefixes.push(cut(&r));
+                }
+                done += 1;
+                progress(done, total);
+            }
         }
     }
     let deploy = client.deploy(plan, &mut |_, _| {})?;
+    if split_boots {
+        let r = client.infer(&samples[0].input, RunMode::Continuous, layers_u16)?;
+        cont_prefixes.push(cut(&r));
+        done += 1;
+        progress(done, total);
+    }
     let mut per_sample = Vec::with_capacity(samples.len());
     for (i, (s, want)) in samples.iter().zip(&host).enumerate() {
         let r = client.infer(&s.input, setup.mode, layers_u16)?;
@@ -211,6 +247,18 @@ pub fn measure<L: Link>(
             first.on_time_s,
             i64::from(first.power_cycles),
         ));
+    }
+    if split_boots {
+        // Continuous differences plus each layer's power cycles at the full plan's cost per
+        // power cycle (intermittent minus continuous).
+        let (full, cont) = (prefixes[layer_count - 1], cont_prefixes[layer_count - 1]);
+        let cycles = full.2.max(1) as f64;
+        let per_cycle = ((full.0 - cont.0) / cycles, (full.1 - cont.1) / cycles);
+        // Cumulatively that is the continuous prefix plus its power cycles at that cost.
+        for (p, c) in prefixes.iter_mut().zip(&cont_prefixes) {
+            let pcs = p.2 as f64;
+            *p = (c.0 + pcs * per_cycle.0, c.1 + pcs * per_cycle.1, p.2);
+        }
     }
     let predicted = setup.predicted.as_deref();
     let layers = decoded

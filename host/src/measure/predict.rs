@@ -11,9 +11,11 @@ use inas_common::wire::RunMode;
 use serde::Serialize;
 
 use crate::model::{self, IfmRule, Overrides, Platform, SettingsError};
+use crate::network::Layer;
 use crate::planner;
-use crate::profile::Profile;
+use crate::profile::{CostTable, Profile};
 use crate::supply::Recharge;
+use inas_common::ExecDesign;
 
 /// One layer's prediction.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -28,6 +30,23 @@ pub struct LayerPrediction {
     /// End-to-end: on-time plus recharge.
     pub latency_s: Option<f64>,
     pub power_cycles: f64,
+}
+
+/// One layer's on-time on the latency side of `costs`: its power cycles' batches (footprint
+/// commits included) and, in intermittent runs, a reboot per power cycle. GAP layers are priced
+/// as the engine fetches them. Linear in the latency constants, which is what lets
+/// `calibrate` fit them to a device.
+pub fn on_time_s(costs: &CostTable, layer: &Layer, d: &ExecDesign, mode: RunMode) -> f64 {
+    let mut costs = *costs;
+    costs.quirks.gap_ifm_tile_with_kernel = false;
+    let ifm = model::ifm_tile(&costs, layer, d, IfmRule::Other);
+    let counts = model::cycle_counts(layer, d);
+    let (l_max, l_min) = model::cycle_side(&costs.l, layer, d, ifm, &counts);
+    let on = (counts.n0 * l_min) + (counts.ngt0 * l_max);
+    match mode {
+        RunMode::Continuous => on - counts.npc * costs.l.reboot,
+        RunMode::Intermittent => on,
+    }
 }
 
 /// Predicts each layer of `plan` for `mode`. With `harvested`, intermittent runs include the
@@ -52,8 +71,7 @@ pub fn predict(
             let d = &desc.design;
             let ifm = model::ifm_tile(&p.costs, layer, d, IfmRule::Other);
             let counts = model::cycle_counts(layer, d);
-            let (l_max, l_min) = model::cycle_side(&p.costs.l, layer, d, ifm, &counts);
-            let on = (counts.n0 * l_min) + (counts.ngt0 * l_max);
+            let on = on_time_s(&p.costs, layer, d, RunMode::Intermittent);
             let (on, cycles, recharge) = match mode {
                 RunMode::Continuous => (on - counts.npc * reboot, 0.0, Some(0.0)),
                 RunMode::Intermittent if !harvested => (on, counts.npc, Some(0.0)),

@@ -9,6 +9,8 @@
 //! (energy, CPU operations, addressing overheads, reboot) is kept from the base profile and the
 //! profile's description says so.
 
+pub mod layers;
+
 use serde::Serialize;
 
 use crate::device::client::{device_name, ClientError};
@@ -111,6 +113,8 @@ pub struct Calibration {
     pub boot_cycles: Option<f64>,
     /// What could not be measured, and other remarks.
     pub notes: Vec<String>,
+    /// The whole-layer constants ([`layers`]), when calibration plans were measured.
+    pub layers: Option<layers::LayerFit>,
 }
 
 /// Benchmark sizes: 1, 2, 3, 4, 6, 8, 12, … up to `max` words (and `max` itself).
@@ -201,6 +205,7 @@ pub fn measure<L: Link>(
         commit_predicted_cycles,
         boot_cycles,
         notes,
+        layers: None,
     })
 }
 
@@ -235,22 +240,54 @@ impl Calibration {
         if let Some(boot) = self.boot_cycles {
             p.reboot.latency_s = boot / f64::from(self.clock_hz.max(1));
         }
+        if let Some(fit) = &self.layers {
+            // The reboot is fitted now, not the base's.
+            notes.retain(|n| !n.starts_with("boot:"));
+            fit.apply(&mut p);
+            for what in &fit.unexcited {
+                notes.push(format!(
+                    "{what}: no calibration layer exercises it; written as 0"
+                ));
+            }
+            for what in &fit.clamped {
+                notes.push(format!(
+                    "{what}: the layer fit wanted it negative; written as 0"
+                ));
+            }
+        }
         p.memory.vm_bytes = u64::from(self.vm_bytes);
         p.memory.nvm_bytes = u64::from(self.nvm_bytes);
         p.name = name.to_owned();
         p.description =
-            format!(
-            "{} firmware {} calibrated at {} Hz: transfer and MAC cycles fitted (r2 {:.6}, {:.6}, \
-             {:.6}); energy, CPU ops, overheads{} from profile '{}'",
-            self.device,
-            self.firmware,
-            self.clock_hz,
-            self.read.r2,
-            self.write.r2,
-            self.mac.r2,
-            if self.boot_cycles.is_some() { "" } else { ", reboot" },
-            base.name
-        );
+            match &self.layers {
+                Some(fit) => format!(
+                "{} firmware {} calibrated at {} Hz: transfer and MAC cycles fitted (r2 {:.6}, \
+                 {:.6}, {:.6}); CPU ops, overheads and reboot fitted to {} measured layers (max \
+                 error {:.2} %, rms {:.2} %); energy from profile '{}'",
+                self.device,
+                self.firmware,
+                self.clock_hz,
+                self.read.r2,
+                self.write.r2,
+                self.mac.r2,
+                fit.points.len(),
+                fit.max_error_pct,
+                fit.rms_error_pct,
+                base.name
+            ),
+                None => format!(
+                "{} firmware {} calibrated at {} Hz: transfer and MAC cycles fitted (r2 {:.6}, \
+                 {:.6}, {:.6}); energy, CPU ops, overheads{} from profile '{}'",
+                self.device,
+                self.firmware,
+                self.clock_hz,
+                self.read.r2,
+                self.write.r2,
+                self.mac.r2,
+                if self.boot_cycles.is_some() { "" } else { ", reboot" },
+                base.name
+            ),
+            };
         // Round-trip through the validator: what we write must load.
         let text = toml::to_string(&p).map_err(|e| ProfileError::Invalid {
             origin: name.to_owned(),

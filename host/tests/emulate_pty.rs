@@ -1,0 +1,216 @@
+//! The virtual LaunchPad as a serial device, end to end with the real binaries: `inas emulate
+//! --pty` runs the board firmware under an RC harvester, paced against the wall clock; `inas
+//! deploy` and `inas measure` talk to its pty as to a board's port. The upload survives the
+//! brown-outs (by restarting, as the firmware keeps no upload across a reboot), the run
+//! resumes through dozens of them, the logits are the host engine's, and the host's wall-clock
+//! latency covers the simulated on-time and recharges.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
+
+use inas_sim::builds::{firmware_elf, Build};
+use serde_json::Value;
+
+/// A capacitor and source resistance under which the idle board (polling its UART at 8 MHz)
+/// stays up about 0.33 s per charge: enough for the 0.2 s that booting and a 660-byte upload
+/// (at 115200 baud, with its commit) take, as the firmware keeps no upload across a reboot.
+const CAP: &str = "1mF";
+const REHM: &str = "400";
+/// Recharge from Voff to Von through the RC source (the brown-out is detected within a slice,
+/// so slightly below Voff): R C ln((Vs - Voff) / (Vs - Von)) with the
+/// reference profile's 3.0 V, 2.8 V and 2.99 V.
+const OFF_PER_BROWN_OUT_S: f64 = 400.0 * 1e-3 * 2.995_732_273_553_991;
+/// Simulated seconds per wall second: fast enough for a test, slow enough that the host's
+/// round trips stay short in simulated time.
+const SPEED: f64 = 10.0;
+
+fn inas(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_inas"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run inas")
+}
+
+fn json_of(what: &str, o: &Output) -> Value {
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{what}: {text}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{what}: {e}: {text}"))
+}
+
+/// `inas emulate --pty`, stopped (stdin closed) when dropped.
+struct Board {
+    child: Child,
+    stdout: BufReader<ChildStdout>,
+    port: String,
+}
+
+impl Board {
+    fn start(dir: &Path, elf: &Path) -> Board {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_inas"))
+            .arg("emulate")
+            .arg(elf)
+            .args(["--pty", "--speed", &SPEED.to_string()])
+            .args(["--cap", CAP, "--rehm", REHM, "--json"])
+            // A hang ends the run rather than the test suite.
+            .args(["--max-seconds", "600"])
+            .current_dir(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("inas emulate starts");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut port = String::new();
+        stdout.read_line(&mut port).unwrap();
+        let port = port.trim().to_owned();
+        assert!(port.starts_with("/dev/"), "first line {port:?}");
+        Board {
+            child,
+            stdout,
+            port,
+        }
+    }
+
+    /// Ends the run as a user would (end of stdin) and returns its JSON report.
+    fn stop(mut self) -> Value {
+        drop(self.child.stdin.take());
+        let mut rest = String::new();
+        self.stdout.read_to_string(&mut rest).unwrap();
+        let status = self.child.wait().unwrap();
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            e.read_to_string(&mut err).unwrap();
+        }
+        assert!(status.success(), "inas emulate: {err}");
+        serde_json::from_str(&rest).unwrap_or_else(|e| panic!("{e}: {rest}"))
+    }
+}
+
+impl Drop for Board {
+    fn drop(&mut self) {
+        // Only when a failed assertion left it running.
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn board_elf() -> PathBuf {
+    firmware_elf(Build::Board).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn a_plan_deployed_and_measured_over_the_pty_of_a_harvested_board_gives_the_host_logits() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let made = inas(
+        dir,
+        &[
+            "plan",
+            "random",
+            "--dataset",
+            "har",
+            "--arch",
+            "3,4,3,4,3,4",
+            "--input-len",
+            "96",
+            "--seed",
+            "11",
+            "--cap",
+            CAP,
+            "--rehm",
+            REHM,
+            "-o",
+            "board.plan",
+        ],
+    );
+    assert!(
+        made.status.success(),
+        "plan random: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let board = Board::start(dir, &board_elf());
+    let port = board.port.clone();
+    // Patient as with a harvested board: short timeouts (the board is often off), many tries.
+    let link = [
+        "--port",
+        &port,
+        "--timeout",
+        "0.2",
+        "--tries",
+        "200",
+        "--json",
+    ];
+
+    let mut args = vec!["deploy", "board.plan", "--no-verify"];
+    args.extend(link);
+    let deployed = json_of("deploy", &inas(dir, &args));
+    assert_eq!(deployed["plan_id"], 11, "{deployed}");
+
+    let mut args = vec![
+        "measure",
+        "--plan",
+        "board.plan",
+        "--samples",
+        "1",
+        "--no-per-layer",
+        "--mode",
+        "int",
+        "--run-timeout",
+        "300",
+        "--out",
+        "measured",
+    ];
+    args.extend(link);
+    let m = json_of("measure", &inas(dir, &args));
+    let report = board.stop();
+    eprintln!("measure: {m}\nemulate: {report}");
+
+    assert_eq!(m["logits_match_host"], true, "{m}");
+    let sample = &m["per_sample"][0];
+    let device_cycles = sample["power_cycles"].as_u64().unwrap();
+    let latency_s = sample["latency_s"].as_f64().unwrap();
+    let on_time_s = sample["on_time_s"].as_f64().unwrap();
+
+    assert_eq!(report["ended"], "host_done", "{report}");
+    assert_eq!(report["speed"], SPEED, "{report}");
+    assert_eq!(report["unmodelled_accesses"], 0, "{report}");
+    let brown_outs = report["power_cycles"].as_u64().unwrap() - 1;
+    let resets = report["resets"].as_u64().unwrap();
+    // Dozens of power failures over the session, most while the board idles or takes an
+    // upload (polling its UART at 8 MHz drains the capacitor fastest): the uploads got
+    // through them.
+    assert!(brown_outs >= 24, "{brown_outs} brown-outs: {report}");
+    assert!(device_cycles >= 24, "{m}");
+    // The device counts every boot of its run: brown-outs, and in intermittent mode its own
+    // power-down after each committed batch (the emulator's resets, all of them in the run).
+    // The run resumed through real brown-outs too.
+    let run_brown_outs = device_cycles.checked_sub(resets).unwrap_or_else(|| {
+        panic!("device counted {device_cycles} boots, the emulator {resets} resets")
+    });
+    assert!(
+        (5..=brown_outs).contains(&run_brown_outs),
+        "{run_brown_outs} brown-outs in the run: {report}"
+    );
+    let off_s = report["off_time_s"].as_f64().unwrap();
+    assert!(
+        (off_s - brown_outs as f64 * OFF_PER_BROWN_OUT_S).abs() < 1e-2 * off_s,
+        "{report}"
+    );
+    // Paced: the host's wall-clock latency covers the run's simulated time (on-time and every
+    // recharge) at the speed asked for; an unpaced emulator is several times faster.
+    let run_sim_s = on_time_s + run_brown_outs as f64 * OFF_PER_BROWN_OUT_S;
+    assert!(
+        latency_s * SPEED >= run_sim_s - 0.1,
+        "host latency {latency_s} s at {SPEED}x, run {run_sim_s} s simulated"
+    );
+    assert!(report["slept_s"].as_f64().unwrap() > 0.0, "{report}");
+}
