@@ -216,13 +216,19 @@ struct Buffers {
 }
 
 /// Number of versions a layer's output tiles go through (the last one is the result).
-fn final_version(g: &Geo) -> u32 {
-    if g.pool {
-        g.rc_tiles() / w32(g.s)
-    } else if g.order == LoopOrder::ReuseO {
-        w32(g.nt / g.s)
+/// (From the layer rather than its [`Geo`]: [`Engine::buffers`] asks for every layer, and a
+/// whole `Geo` is much more than these few divisions.)
+fn final_version(l: &LayerDesc) -> u32 {
+    let d = &l.design;
+    // Validated: every tile size is at most MAX_DIM.
+    let (tr, tc, tn, s) = (d.tr as u16, d.tc as u16, d.tn as u16, d.batch as u16);
+    let i = &l.input;
+    if l.kind == LayerKind::GlobalAvgPool {
+        w32(i.h / tr) * w32(i.w / tc) / w32(s)
+    } else if d.order == LoopOrder::ReuseO {
+        w32(i.c / tn / s)
     } else {
-        w32(g.nt)
+        w32(i.c / tn)
     }
 }
 
@@ -239,7 +245,7 @@ impl<'p> Engine<'p> {
                 1 => [0, 2],
                 _ => [0, 1],
             };
-            let last = outs[(final_version(&Geo::of(l)) % 2) as usize];
+            let last = outs[(final_version(l) % 2) as usize];
             if i == layer {
                 return Buffers { input, outs, last };
             }
@@ -252,6 +258,7 @@ impl<'p> Engine<'p> {
         }
     }
 
+    #[inline(never)]
     fn fm(&self, buffer: usize) -> u32 {
         self.plan.layout().feature_maps[buffer]
     }
@@ -380,11 +387,7 @@ impl<'p> Engine<'p> {
             input: self.fm(bufs.input),
             outs: [self.fm(bufs.outs[0]), self.fm(bufs.outs[1])],
         };
-        if g.pool {
-            ctx.pool_batch(nvm, fp.tile, vin, vout)?;
-        } else {
-            ctx.conv_batch(nvm, fp.tile, vin, vw, vout)?;
-        }
+        ctx.batch(nvm, fp.tile, vin, vw, vout)?;
         let next = fp.tile + w32(g.s);
         let (layer, tile) = if next == g.tiles() {
             (fp.layer + 1, 0)
@@ -419,28 +422,29 @@ struct Ctx<'p> {
 }
 
 impl Ctx<'_> {
+    #[inline(never)]
     fn tensor(&self, offset: u32) -> u32 {
         self.plan.layout().tensors + offset
     }
 
-    /// Reads an IFM tile (rows r·Tr.., columns c·Tc.., channels n·Tn..): Tri·Tci blocks of Tn.
+    /// Reads an IFM tile (rows r·Tr.., columns c·Tc.., channels `ch`..): Tri·Tci blocks of
+    /// `run` channels (a conv's Tn from n·Tn, or GAP's Tm from m·Tm).
     fn fetch_ifm<N: Nvm>(
         &self,
         nvm: &mut N,
         r: u16,
         c: u16,
-        n: u16,
+        ch: u16,
+        run: usize,
         vin: &mut [i16],
     ) -> Result<(), N::Error> {
         let g = &self.g;
-        let tn = us(g.tn);
         let mut k = 0;
         for i in 0..g.tri {
             for j in 0..g.tci {
-                let at =
-                    self.input + Geo::pixel(r * g.tr + i, c * g.tc + j, g.w, g.n) + w32(n * g.tn);
-                nvm.read(Block::Ifm, at, &mut vin[k..k + tn])?;
-                k += tn;
+                let at = self.input + Geo::pixel(r * g.tr + i, c * g.tc + j, g.w, g.n) + w32(ch);
+                nvm.read(Block::Ifm, at, &mut vin[k..k + run])?;
+                k += run;
             }
         }
         Ok(())
@@ -497,8 +501,11 @@ impl Ctx<'_> {
             } else {
                 first.fill(0);
             }
+            // Pixels are `stride` >= Tm words apart, so source and copy never overlap (a
+            // plain copy: an overlapping move would link memmove into the MSP430 build).
             for p in 1..us(rows) * us(cols) {
-                vout.copy_within(base..base + tm, base + p * stride);
+                let (src, dst) = vout.split_at_mut(base + p * stride);
+                dst[..tm].copy_from_slice(&src[base..base + tm]);
             }
             return Ok(());
         }
@@ -590,12 +597,20 @@ impl Ctx<'_> {
     }
 
     /// Splits a spatial tile number into its row and column tiles.
+    #[inline(never)]
     fn rc(&self, rc: u32) -> (u16, u16) {
         let ct = w32(self.g.ct);
         ((rc / ct) as u16, (rc % ct) as u16)
     }
 
-    fn conv_batch<D: Nvm + Mac<Error = <D as Nvm>::Error>>(
+    /// One batch. The loop orders (and GAP, which runs as reuse_O over spatial tiles) differ
+    /// only in which tile coordinate the batch's S tiles walk and in which transfers they
+    /// share, so one loop serves all (on the MSP430 a copy per order cost a kilobyte), each in
+    /// its order's sequence: reuse_I: IFM tile once, then per tile weights and partial sums;
+    /// reuse_W: weight tile once, then per tile IFM and partial sums; reuse_O: partial sums
+    /// once, then per tile IFM and weights; GAP: the pooling weight and partial sums once,
+    /// then per tile its IFM.
+    fn batch<D: Nvm + Mac<Error = <D as Nvm>::Error>>(
         &self,
         nvm: &mut D,
         t0: u32,
@@ -604,105 +619,125 @@ impl Ctx<'_> {
         vout: &mut [i16],
     ) -> Result<(), <D as Nvm>::Error> {
         let g = self.g;
+        let pool = g.pool;
         let tile = us(g.tr) * us(g.tc) * us(g.tm);
         let tm = us(g.tm);
-        let (mt, nt) = (w32(g.mt), w32(g.nt));
-        match g.order {
-            LoopOrder::ReuseI => {
-                // t = ((r·Ct + c)·Nt + n)·Mt + m; S output-channel tiles share one IFM tile.
-                let m0 = (t0 % mt) as u16;
-                let n = ((t0 / mt) % nt) as u16;
-                let (r, c) = self.rc(t0 / (mt * nt));
-                // Pixels hold S·Tm contiguous channels, in VM as in NVM.
-                let stride = us(g.s) * tm;
-                self.fetch_ifm(nvm, r, c, n, vin)?;
-                for s in 0..g.s {
-                    let base = us(s) * tm;
-                    self.fetch_weights(nvm, m0 + s, n, vw)?;
-                    self.load_outputs(nvm, w32(n), r, c, m0 + s, vout, base, stride)?;
-                    self.compute(nvm, vin, vw, vout, base, stride, n + 1 == g.nt)?;
+        let (mt, nt, rct) = (w32(g.mt), w32(g.nt), g.rc_tiles());
+        // GAP's order is reuse_O (validated), but it walks spatial tiles like reuse_W.
+        let (reuse_i, reuse_w, reuse_o) = (
+            g.order == LoopOrder::ReuseI,
+            g.order == LoopOrder::ReuseW,
+            g.order == LoopOrder::ReuseO,
+        );
+        // The batch's first tile as (spatial tile, m, n): t0's digits in the order's mixed
+        // radix, innermost first.
+        // reuse_I: t = ((r·Ct + c)·Nt + n)·Mt + m; S output-channel tiles share one IFM tile.
+        // reuse_W: t = ((m·Nt + n)·Rt + r)·Ct + c; S spatial tiles share one weight tile.
+        // reuse_O: t = ((r·Ct + c)·Mt + m)·Nt + n; the output tile stays in VM across S n-tiles.
+        // GAP:     t = (m·Rt + r)·Ct + c; S spatial tiles accumulate into one Tm output block.
+        let (inner, middle) = match g.order {
+            _ if pool => (rct, 1),
+            LoopOrder::ReuseI => (mt, nt),
+            LoopOrder::ReuseW => (rct, nt),
+            LoopOrder::ReuseO => (nt, mt),
+        };
+        let (d0, rest) = (t0 % inner, t0 / inner);
+        let (d1, d2) = (rest % middle, rest / middle);
+        let (rc0, m0, n0) = match g.order {
+            _ if pool => (d0, d2, 0),
+            LoopOrder::ReuseI => (d2, d0, d1),
+            LoopOrder::ReuseW => (d0, d2, d1),
+            LoopOrder::ReuseO => (d2, d1, d0),
+        };
+        let (m0, n0) = (m0 as u16, n0 as u16);
+        // Spatial tiles walk (GAP, reuse_W), m (reuse_I) or n (reuse_O).
+        let walk_rc = pool || reuse_w;
+        // reuse_I pixels hold S·Tm contiguous channels, in VM as in NVM.
+        let stride = if reuse_i { us(g.s) * tm } else { tm };
+        // reuse_O and GAP keep one output tile for the whole batch: its version counts batches.
+        let v0 = if pool {
+            rc0 / w32(g.s)
+        } else if reuse_o {
+            w32(n0 / g.s)
+        } else {
+            w32(n0)
+        };
+        let mut wp = [0i16; 1];
+        if pool {
+            nvm.read(Block::Weights, self.tensor(self.l.weights.offset), &mut wp)?;
+        }
+        for s in 0..g.s {
+            let rc = rc0 + if walk_rc { w32(s) } else { 0 };
+            let (r, c) = self.rc(rc);
+            let m = m0 + if reuse_i { s } else { 0 };
+            let n = n0 + if reuse_o && !pool { s } else { 0 };
+            let base = if reuse_i {
+                us(s) * tm
+            } else if reuse_w {
+                us(s) * tile
+            } else {
+                0
+            };
+            let first = s == 0;
+            // Transfers in five slots, one call site each: partial sums (reuse_O and GAP, first
+            // tile), weights (reuse_W, first tile), IFM, weights (reuse_I/O), partial sums
+            // (reuse_I/W). GAP's IFM tile is Tr·Tc pixels (Tri = Tr, Tci = Tc) of Tm channels.
+            for slot in 0u8..5 {
+                match slot {
+                    0 | 4 if (slot == 0) == reuse_o && (first || !reuse_o) => {
+                        self.load_outputs(nvm, v0, r, c, m, vout, base, stride)?;
+                    }
+                    1 | 3 if !pool && (slot == 1) == reuse_w && (first || !reuse_w) => {
+                        self.fetch_weights(nvm, m, n, vw)?;
+                    }
+                    2 if first || !reuse_i => {
+                        let (ch, run) = if pool {
+                            (m * g.tm, tm)
+                        } else {
+                            (n * g.tn, us(g.tn))
+                        };
+                        self.fetch_ifm(nvm, r, c, ch, run, vin)?;
+                    }
+                    _ => {}
                 }
-                self.store(nvm, w32(n) + 1, r, c, m0, vout, 0, stride, stride)
             }
-            LoopOrder::ReuseW => {
-                // t = ((m·Nt + n)·Rt + r)·Ct + c; S spatial tiles share one weight tile.
-                let rct = g.rc_tiles();
-                let rc0 = t0 % rct;
-                let n = ((t0 / rct) % nt) as u16;
-                let m = (t0 / (rct * nt)) as u16;
-                self.fetch_weights(nvm, m, n, vw)?;
-                for s in 0..g.s {
-                    let (r, c) = self.rc(rc0 + w32(s));
-                    let base = us(s) * tile;
-                    self.fetch_ifm(nvm, r, c, n, vin)?;
-                    self.load_outputs(nvm, w32(n), r, c, m, vout, base, tm)?;
-                    self.compute(nvm, vin, vw, vout, base, tm, n + 1 == g.nt)?;
-                }
-                for s in 0..g.s {
-                    let (r, c) = self.rc(rc0 + w32(s));
-                    self.store(nvm, w32(n) + 1, r, c, m, vout, us(s) * tile, tm, tm)?;
-                }
-                Ok(())
-            }
-            LoopOrder::ReuseO => {
-                // t = ((r·Ct + c)·Mt + m)·Nt + n; the output tile stays in VM across S n-tiles.
-                let n0 = (t0 % nt) as u16;
-                let m = ((t0 / nt) % mt) as u16;
-                let (r, c) = self.rc(t0 / (nt * mt));
-                let v = w32(n0 / g.s);
-                self.load_outputs(nvm, v, r, c, m, vout, 0, tm)?;
-                for n in n0..n0 + g.s {
-                    self.fetch_ifm(nvm, r, c, n, vin)?;
-                    self.fetch_weights(nvm, m, n, vw)?;
-                    self.compute(nvm, vin, vw, vout, 0, tm, n + 1 == g.nt)?;
-                }
-                self.store(nvm, v + 1, r, c, m, vout, 0, tm, tm)
+            if pool {
+                self.pool(nvm, vin, vout, wp[0], rc + 1 == rct)?;
+            } else {
+                self.compute(nvm, vin, vw, vout, base, stride, n + 1 == g.nt)?;
             }
         }
+        // reuse_W stores its S output tiles; the others one (S·Tm channels wide for reuse_I).
+        for s in 0..if reuse_w { g.s } else { 1 } {
+            let (r, c) = self.rc(rc0 + w32(s));
+            self.store(nvm, v0 + 1, r, c, m0, vout, us(s) * tile, stride, stride)?;
+        }
+        Ok(())
     }
 
-    fn pool_batch<D: Nvm + Mac<Error = <D as Nvm>::Error>>(
+    /// Adds one GAP input tile (Tr·Tc pixels of Tm channels) to the Tm outputs in VM.
+    fn pool<M: Mac>(
         &self,
-        nvm: &mut D,
-        t0: u32,
-        vin: &mut [i16],
+        mac: &mut M,
+        vin: &[i16],
         vout: &mut [i16],
-    ) -> Result<(), <D as Nvm>::Error> {
-        let g = self.g;
-        // t = (m·Rt + r)·Ct + c; S spatial tiles accumulate into one Tm output block.
-        let rct = g.rc_tiles();
-        let rc0 = t0 % rct;
-        let m = (t0 / rct) as u16;
-        let v = rc0 / w32(g.s);
+        w: i16,
+        last: bool,
+    ) -> Result<(), M::Error> {
+        let g = &self.g;
         let tm = us(g.tm);
         let pixels = us(g.tr) * us(g.tc);
-        let mut wp = [0i16; 1];
-        nvm.read(Block::Weights, self.tensor(self.l.weights.offset), &mut wp)?;
-        self.load_outputs(nvm, v, 0, 0, m, vout, 0, tm)?;
-        for rc in rc0..rc0 + w32(g.s) {
-            let (r, c) = self.rc(rc);
-            let mut k = 0;
-            for i in 0..g.tr {
-                for j in 0..g.tc {
-                    let at = self.input
-                        + Geo::pixel(r * g.tr + i, c * g.tc + j, g.w, g.n)
-                        + w32(m * g.tm);
-                    nvm.read(Block::Ifm, at, &mut vin[k..k + tm])?;
-                    k += tm;
-                }
+        for (mm, out) in vout.iter_mut().enumerate().take(tm) {
+            let mut acc = Acc(0);
+            for p in 0..pixels {
+                mac.pool(&mut acc, vin[p * tm + mm], w)?;
             }
-            for (mm, out) in vout.iter_mut().enumerate().take(tm) {
-                let mut acc = Acc(0);
-                for p in 0..pixels {
-                    nvm.pool(&mut acc, vin[p * tm + mm], wp[0])?;
-                }
-                let mut x = add_sat(*out, acc.quantize(self.l.shift));
-                if rc + 1 == rct && self.l.relu {
-                    x = relu(x);
-                }
-                *out = x;
+            let mut x = add_sat(*out, acc.quantize(self.l.shift));
+            if last && self.l.relu {
+                x = relu(x);
             }
+            *out = x;
         }
-        self.store(nvm, v + 1, 0, 0, m, vout, 0, tm, tm)
+        Ok(())
     }
 }

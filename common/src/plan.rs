@@ -76,6 +76,8 @@ impl Shape {
 }
 
 /// Overflow-checked u32 product, by division: 64-bit arithmetic is off limits on the device.
+/// Not inlined: on the 16-bit device every call site would carry a division and a multiply.
+#[inline(never)]
 fn mul(a: u32, b: u32) -> Option<u32> {
     if b != 0 && a > u32::MAX / b {
         None
@@ -84,9 +86,23 @@ fn mul(a: u32, b: u32) -> Option<u32> {
     }
 }
 
-/// Checked product of several u32 values.
-fn product(values: &[u32]) -> Option<u32> {
-    values.iter().try_fold(1u32, |acc, &v| mul(acc, v))
+/// Checked u32 sum; out of line for the same reason as [`mul`].
+#[inline(never)]
+fn add(a: u32, b: u32) -> Option<u32> {
+    a.checked_add(b)
+}
+
+/// Whether `d` divides `n` (`d` > 0); out of line, as [`mul`].
+#[inline(never)]
+fn divides(n: u32, d: u32) -> bool {
+    n.is_multiple_of(d)
+}
+
+/// Checked product `a·b·c·d`, left to right (pass 1 for fewer factors). Four arguments rather
+/// than a slice: on the 16-bit device building the arrays cost more than the products.
+#[inline(never)]
+fn product(a: u32, b: u32, c: u32, d: u32) -> Option<u32> {
+    mul(mul(mul(a, b)?, c)?, d)
 }
 
 /// A run of Q15 values in the tensor section, in elements.
@@ -122,7 +138,30 @@ pub struct Target {
     pub vm_bytes: u32,
     pub nvm_bytes: u32,
     /// Platform profile name, zero-padded.
+    #[serde(deserialize_with = "bytes16")]
     pub profile: [u8; 16],
+}
+
+/// Deserializes a `[u8; 16]` exactly as serde's array impl does (a 16-tuple), with a loop:
+/// serde unrolls its array visitor, which costs the device's decoder a few hundred bytes.
+fn bytes16<'de, D: serde::Deserializer<'de>>(d: D) -> Result<[u8; 16], D::Error> {
+    struct Bytes16;
+    impl<'de> serde::de::Visitor<'de> for Bytes16 {
+        type Value = [u8; 16];
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an array of length 16")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<[u8; 16], A::Error> {
+            let mut out = [0u8; 16];
+            for (i, b) in out.iter_mut().enumerate() {
+                *b = seq
+                    .next_element()?
+                    .ok_or_else(|| serde::de::Error::invalid_length(i, &self))?;
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_tuple(16, Bytes16)
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
@@ -550,33 +589,33 @@ pub fn innermost_count(l: &LayerDesc) -> u32 {
 
 /// VM bytes the engine's tile buffers need for a layer (the model's rule, spec §6);
 /// `u32::MAX` if that overflows.
+#[inline(never)]
 pub fn vm_need_bytes(l: &LayerDesc) -> u32 {
-    let d = &l.design;
-    let (tr, tc, tm, tn, s) = (d.tr, d.tc, d.tm, d.tn, d.batch);
-    let (kh, kw) = (u32::from(l.kh), u32::from(l.kw));
-    let elems = if l.kind == LayerKind::GlobalAvgPool {
-        product(&[tr, tc, tm])
-            .zip(mul(tm, s))
-            .and_then(|(a, b)| a.checked_add(b))
-    } else {
-        let tri = tr.saturating_add(kh - 1);
-        let tci = tc.saturating_add(kw - 1);
-        let b_in = product(&[tri, tci, tn]);
-        let b_w = product(&[kh, kw, tm, tn]);
-        let tile = product(&[tr, tc, tm]);
-        let b_out = if d.order == LoopOrder::ReuseO {
-            tile
-        } else {
-            tile.and_then(|t| mul(t, s))
-        };
-        match (b_in, b_w, b_out) {
-            (Some(a), Some(b), Some(c)) => a.checked_add(b).and_then(|x| x.checked_add(c)),
-            _ => None,
-        }
-    };
-    elems.and_then(|e| mul(e, 2)).unwrap_or(u32::MAX)
+    vm_need_elements(l)
+        .and_then(|e| mul(e, 2))
+        .unwrap_or(u32::MAX)
 }
 
+/// [`vm_need_bytes`] in elements, `None` on overflow.
+fn vm_need_elements(l: &LayerDesc) -> Option<u32> {
+    let d = &l.design;
+    let (tr, tc, tm, tn, s) = (d.tr, d.tc, d.tm, d.tn, d.batch);
+    let tile = product(tr, tc, tm, 1)?;
+    if l.kind == LayerKind::GlobalAvgPool {
+        return add(tile, mul(tm, s)?);
+    }
+    let (kh, kw) = (u32::from(l.kh), u32::from(l.kw));
+    let b_in = product(tr.saturating_add(kh - 1), tc.saturating_add(kw - 1), tn, 1)?;
+    let b_w = product(kh, kw, tm, tn)?;
+    let b_out = if d.order == LoopOrder::ReuseO {
+        tile
+    } else {
+        mul(tile, s)?
+    };
+    add(add(b_in, b_w)?, b_out)
+}
+
+#[inline(never)]
 fn check_layer(
     l: &LayerDesc,
     prev: Shape,
@@ -587,10 +626,23 @@ fn check_layer(
     if i != prev {
         return Err(LayerFault::Chain);
     }
-    let dims = [i.h, i.w, i.c, o.h, o.w, o.c, l.kh, l.kw];
-    let tiles = [d.tr, d.tc, d.tm, d.tn, d.batch];
-    if dims.contains(&0)
-        || tiles.iter().any(|&t| t == 0 || t > MAX_DIM)
+    // Spelled out rather than as arrays: on the 16-bit device the arrays cost more than the
+    // compares. `t - 1 >= MAX_DIM` (wrapping) is `t == 0 || t > MAX_DIM`.
+    let zero_dim = i.h == 0
+        || i.w == 0
+        || i.c == 0
+        || o.h == 0
+        || o.w == 0
+        || o.c == 0
+        || l.kh == 0
+        || l.kw == 0;
+    let bad_tile = |t: u32| t.wrapping_sub(1) >= MAX_DIM;
+    if zero_dim
+        || bad_tile(d.tr)
+        || bad_tile(d.tc)
+        || bad_tile(d.tm)
+        || bad_tile(d.tn)
+        || bad_tile(d.batch)
         || o.checked_elements().is_none()
     {
         return Err(LayerFault::Dimension);
@@ -617,22 +669,22 @@ fn check_layer(
     if !geometry_ok {
         return Err(LayerFault::Geometry);
     }
-    let divides = |dim: u16, t: u32| u32::from(dim).is_multiple_of(t);
+    let tiles_into = |dim: u16, t: u32| divides(u32::from(dim), t);
     if l.kind == LayerKind::GlobalAvgPool {
-        if !(divides(i.h, d.tr) && divides(i.w, d.tc) && divides(o.c, d.tm) && d.tn == 1) {
+        if !(tiles_into(i.h, d.tr) && tiles_into(i.w, d.tc) && tiles_into(o.c, d.tm) && d.tn == 1) {
             return Err(LayerFault::Tile);
         }
         if d.order != LoopOrder::ReuseO {
             return Err(LayerFault::Order);
         }
-    } else if !(divides(o.h, d.tr)
-        && divides(o.w, d.tc)
-        && divides(o.c, d.tm)
-        && divides(i.c, d.tn))
+    } else if !(tiles_into(o.h, d.tr)
+        && tiles_into(o.w, d.tc)
+        && tiles_into(o.c, d.tm)
+        && tiles_into(i.c, d.tn))
     {
         return Err(LayerFault::Tile);
     }
-    if !innermost_count(l).is_multiple_of(d.batch) {
+    if !divides(innermost_count(l), d.batch) {
         return Err(LayerFault::Batch);
     }
     // The engine numbers a layer's tiles (and its footprint stores them) in a u32.
@@ -646,12 +698,12 @@ fn check_layer(
     } else {
         u32::from(i.c) / d.tn
     };
-    let tile_count = product(&[
+    let tile_count = product(
         u32::from(rows) / d.tr,
         u32::from(cols) / d.tc,
         u32::from(o.c) / d.tm,
         n_tiles,
-    ]);
+    );
     if tile_count.is_none() {
         return Err(LayerFault::Dimension);
     }
@@ -665,12 +717,12 @@ fn check_layer(
     let expected_w = if l.kind == LayerKind::GlobalAvgPool {
         Some(1)
     } else {
-        product(&[
+        product(
             u32::from(l.kh),
             u32::from(l.kw),
             u32::from(o.c),
             u32::from(i.c),
-        ])
+        )
     };
     let Some(expected_w) = expected_w else {
         return Err(LayerFault::Dimension);
@@ -687,11 +739,9 @@ fn check_layer(
             got: l.bias.len,
         });
     }
-    for t in [l.weights, l.bias] {
-        match t.offset.checked_add(t.len) {
-            Some(end) if end <= tensor_elements => {}
-            _ => return Err(LayerFault::TensorRange),
-        }
+    let in_range = |t: TensorRef| add(t.offset, t.len).is_some_and(|end| end <= tensor_elements);
+    if !in_range(l.weights) || !in_range(l.bias) {
+        return Err(LayerFault::TensorRange);
     }
     if l.shift > 31 {
         return Err(LayerFault::Shift(l.shift));
@@ -758,23 +808,24 @@ fn check_meta(
     if meta.layers.is_empty() {
         return Err(PlanError::NoLayers);
     }
-    if meta.input.checked_elements().is_none_or(|n| n == 0) {
+    let Some(input_elements) = meta.input.checked_elements().filter(|&n| n != 0) else {
         return Err(PlanError::Input);
-    }
+    };
     let mut prev = meta.input;
-    let mut fm = meta.input.elements();
+    let mut fm = input_elements;
     for (index, l) in meta.layers.iter().enumerate() {
         check_layer(l, prev, tensor_elements, limits).map_err(|fault| PlanError::Layer {
             index: index as u8,
             fault,
         })?;
         prev = l.output;
-        fm = fm.max(l.output.elements());
+        // check_layer bounded the output's size.
+        fm = fm.max(l.output.checked_elements().unwrap_or(0));
     }
     let tensors = tensor_elements;
     let total = mul(3, fm)
-        .and_then(|f| f.checked_add(tensors))
-        .and_then(|t| t.checked_add(2 * FOOTPRINT_SLOT_WORDS))
+        .and_then(|f| add(f, tensors))
+        .and_then(|t| add(t, 2 * FOOTPRINT_SLOT_WORDS))
         .unwrap_or(u32::MAX / 2);
     let need_bytes = mul(total, 2).unwrap_or(u32::MAX);
     if need_bytes > limits.nvm_bytes {
@@ -783,11 +834,13 @@ fn check_meta(
             have_bytes: limits.nvm_bytes,
         });
     }
+    // Running sums (no multiplies on the device); `total` bounds them all.
+    let (fm1, fm2) = (tensors + fm, tensors + fm + fm);
     Ok(NvmLayout {
         tensors: 0,
-        feature_maps: [tensors, tensors + fm, tensors + 2 * fm],
+        feature_maps: [tensors, fm1, fm2],
         feature_map_words: fm,
-        footprint: tensors + 3 * fm,
+        footprint: fm2 + fm,
         total_words: total,
     })
 }

@@ -39,6 +39,14 @@ pub const fn shift_round(acc: i32, shift: u8) -> i32 {
     }
 }
 
+/// Saturating i32 addition, the accumulator's step: out of line on the MSP430, where it is two
+/// dozen instructions that every inlined MAC site would repeat.
+#[cfg_attr(target_arch = "msp430", inline(never))]
+#[cfg_attr(not(target_arch = "msp430"), inline)]
+fn add_sat32(a: i32, b: i32) -> i32 {
+    a.saturating_add(b)
+}
+
 /// An i32 accumulator of Q15 products that saturates at every step.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Acc(pub i32);
@@ -46,13 +54,13 @@ pub struct Acc(pub i32);
 impl Acc {
     #[inline]
     pub fn add_product(&mut self, x: i16, w: i16) {
-        self.0 = self.0.saturating_add(i32::from(x) * i32::from(w));
+        self.0 = add_sat32(self.0, i32::from(x) * i32::from(w));
     }
 
     /// Adds a dot product computed elsewhere (by a MAC unit), saturating.
     #[inline]
     pub fn add(&mut self, dot: i32) {
-        self.0 = self.0.saturating_add(dot);
+        self.0 = add_sat32(self.0, dot);
     }
 
     /// The accumulated value as an i16 contribution: shifted with rounding, saturated.

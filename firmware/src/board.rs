@@ -29,6 +29,7 @@
 
 use core::arch::asm;
 use core::cell::Cell;
+use core::ptr::{addr_of, addr_of_mut};
 
 use inas_common::engine::{Block, Mac, Nvm};
 use inas_common::session::Device;
@@ -59,10 +60,28 @@ const DMA0DA_ADDR: u16 = 0x0516;
 /// Timer_A0 overflows since `init`: the high half of `cycles`.
 static OVERFLOWS: Mutex<Cell<u16>> = Mutex::new(Cell::new(0));
 
-/// An NVM access outside `0..NVM_WORDS`.
+/// An NVM access outside `0..NVM_WORDS`. Zero-sized, with its address kept in
+/// `REFUSED_ADDR`: every `Result` the engine and the session pass up then stays in registers,
+/// where a 4-byte payload made each of them a stack copy (about 1 KB of code in all).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct NvmError {
-    pub addr: u32,
+pub struct NvmError(());
+
+/// Word address of the last refused NVM access (what `NvmError::addr` reports).
+static mut REFUSED_ADDR: u32 = 0;
+
+impl NvmError {
+    fn at(addr: u32) -> NvmError {
+        // SAFETY: single-threaded, and no interrupt handler touches NVM or this static.
+        unsafe { *addr_of_mut!(REFUSED_ADDR) = addr };
+        NvmError(())
+    }
+
+    /// Start of the refused access. An error is reported before any other NVM access is
+    /// made, so it is always this error's.
+    pub fn addr(&self) -> u32 {
+        // SAFETY: as in `at`.
+        unsafe { *addr_of!(REFUSED_ADDR) }
+    }
 }
 
 /// The peripherals the firmware uses after boot (all zero-sized).
@@ -361,7 +380,7 @@ fn hifram(addr: u32, words: usize) -> Result<u32, NvmError> {
     let words = words as u32;
     match addr.checked_add(words) {
         Some(end) if end <= NVM_WORDS => Ok(HIFRAM_BASE + 2 * addr),
-        _ => Err(NvmError { addr }),
+        _ => Err(NvmError::at(addr)),
     }
 }
 
@@ -404,7 +423,11 @@ impl Mac for Board {
         let mut acc: i32 = 0;
         // No interrupt handler uses MPY32 (LLVM's multiplies are the __mspabi software
         // helpers in this build), so an interrupt between operands and result is harmless.
-        for (&a, &b) in x.iter().zip(w) {
+        // Two slice iterators rather than `zip`: they step pointers themselves, where zip's
+        // indexing needs loop strength reduction, which this build turns off for size.
+        let mut w = w.iter();
+        for &a in x {
+            let Some(&b) = w.next() else { break };
             // SAFETY: MPYS takes any 16-bit operand; writing it selects a signed multiply.
             mpy.mpys().write(|r| unsafe { r.bits(a as u16) });
             // SAFETY: as above, for OP2; the write starts the multiplication.

@@ -91,10 +91,11 @@ fn finish_run(session: &mut Session, dev: &mut board::Board, vm: &mut [i16]) -> 
             }
             Ok(Stepped::Finished(msg)) => return Some(msg),
             Err(e) => {
+                let detail = e.addr();
                 let _ = session.abort(dev);
                 return Some(DeviceMsg::Error {
                     code: ErrorCode::Engine,
-                    detail: e.addr,
+                    detail,
                 });
             }
         }
@@ -118,21 +119,24 @@ mod serve {
     pub fn serve(session: &mut Session, dev: &mut board::Board, vm: &mut [i16]) -> ! {
         let mut decoder = FrameDecoder::new();
         loop {
-            if let Some(msg) = finish_run(session, dev, vm) {
-                send(dev, &msg);
-            }
-            let Some(byte) = dev.uart_read() else {
-                continue;
-            };
-            let Some(frame) = decoder.push(byte) else {
-                continue;
-            };
-            let reply = match session.on_frame(dev, vm, frame) {
-                Ok(reply) => reply,
-                Err(e) => Some(DeviceMsg::Error {
-                    code: ErrorCode::Engine,
-                    detail: e.addr,
-                }),
+            // A run (armed at boot or by a frame) goes to its end before the UART is read
+            // again; either way at most one reply, sent from one place.
+            let reply = if session.running() {
+                finish_run(session, dev, vm)
+            } else {
+                let Some(byte) = dev.uart_read() else {
+                    continue;
+                };
+                let Some(frame) = decoder.push(byte) else {
+                    continue;
+                };
+                match session.on_frame(dev, vm, frame) {
+                    Ok(reply) => reply,
+                    Err(e) => Some(DeviceMsg::Error {
+                        code: ErrorCode::Engine,
+                        detail: e.addr(),
+                    }),
+                }
             };
             if let Some(msg) = reply {
                 send(dev, &msg);
@@ -188,7 +192,10 @@ mod serve {
         for (i, data) in INPUT.chunks(MAX_CHUNK).enumerate() {
             let offset = (i * MAX_CHUNK / 2) as u32;
             let msg = HostMsg::WriteInput { offset, data };
-            if !matches!(session.handle(dev, vm, msg), Ok(Some(DeviceMsg::Ack { .. }))) {
+            if !matches!(
+                session.handle(dev, vm, msg),
+                Ok(Some(DeviceMsg::Ack { .. }))
+            ) {
                 finish(BAD_INPUT);
             }
         }
@@ -214,6 +221,17 @@ mod serve {
             }
             _ => finish(ENGINE_ERROR),
         }
+    }
+}
+
+/// Where every panic ends (the build's panic strategy is `immediate-abort`, which lowers a
+/// panic to a call of this): as panic-msp430's handler does, interrupts off and a halt, with
+/// no panic machinery linked.
+#[no_mangle]
+pub extern "C" fn abort() -> ! {
+    msp430::interrupt::disable();
+    loop {
+        core::hint::spin_loop();
     }
 }
 

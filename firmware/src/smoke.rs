@@ -47,6 +47,13 @@ fn range(addr: u32, len: usize) -> Result<core::ops::Range<usize>, NvmError> {
     Ok(start..end)
 }
 
+impl NvmError {
+    /// Start of the refused access (the board build's interface).
+    pub fn addr(&self) -> u32 {
+        self.addr
+    }
+}
+
 impl Nvm for Board {
     type Error = NvmError;
 

@@ -26,8 +26,8 @@ use serde_json::Value;
 /// capacitor and a weak harvester, so that the inference spans dozens of power cycles.
 const CAP: &str = "470uF";
 const CAP_F: f64 = 470e-6;
-const REHM: &str = "300";
-const REHM_OHM: f64 = 300.0;
+const REHM: &str = "400";
+const REHM_OHM: f64 = 400.0;
 const V_ON: f64 = 2.99;
 const V_OFF: f64 = 2.8;
 const V_SUP: f64 = 3.0;
@@ -375,7 +375,7 @@ fn a_run_through_inas_emulate_and_its_pty_gives_the_host_engines_logits() {
     let mut child = inas()
         .args(["emulate"])
         .arg(&elf)
-        .args(["--pty", "--continuous", "--json"])
+        .args(["--pty", "--continuous", "--json", "--speed", "max"])
         .args(["--max-seconds", "600"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
