@@ -151,6 +151,10 @@ pub struct OpCounts {
     /// whole number of additions and multiplications.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cycles: Option<f64>,
+    /// Energy only: joules, used instead of the add/mul counts (a calibrated profile prices an
+    /// overhead's measured time at the board's active power).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy_j: Option<f64>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -297,11 +301,19 @@ impl Profile {
         ] {
             if oh.energy.cycles.is_some() {
                 return Err(format!(
-                    "overheads.{what}.energy: `cycles` prices latency only; give add/mul counts"
+                    "overheads.{what}.energy: `cycles` prices latency; give `energy_j` or add/mul counts"
+                ));
+            }
+            if oh.latency.energy_j.is_some() {
+                return Err(format!(
+                    "overheads.{what}.latency: `energy_j` prices energy; give `cycles` or add/mul counts"
                 ));
             }
             if let Some(c) = oh.latency.cycles {
                 non_neg(&format!("overheads.{what}.latency.cycles"), c)?;
+            }
+            if let Some(j) = oh.energy.energy_j {
+                non_neg(&format!("overheads.{what}.energy.energy_j"), j)?;
             }
         }
         // A power cycle must cost energy, or recharge time is undefined.
@@ -380,7 +392,10 @@ impl CostTable {
         let hz = p.clock.cost_model_hz;
         let (ea, em) = (p.ops.add.energy_j, p.ops.mul.energy_j);
         let (la, lm) = (p.ops.add.cycles / hz, p.ops.mul.cycles / hz);
-        let energy_of = |o: &Overhead| (ea * o.energy.add as f64) + (em * o.energy.mul as f64);
+        let energy_of = |o: &Overhead| match o.energy.energy_j {
+            Some(j) => j,
+            None => (ea * o.energy.add as f64) + (em * o.energy.mul as f64),
+        };
         let latency_of = |o: &Overhead| {
             if let Some(c) = o.latency.cycles {
                 return c / hz;

@@ -373,7 +373,7 @@ fn calibration_recovers_the_simulated_boards_costs() {
     let mut c = Client::new(board(), options(4));
     let cal = calibrate::measure(&mut c, 8, &mut |_, _| {}).unwrap();
     assert_eq!(cal.clock_hz, LAUNCHPAD.clock_hz);
-    let (p, notes) = cal.profile(&profile, "sim").unwrap();
+    let (p, notes) = cal.profile(&profile, "sim", None).unwrap();
     let hz = profile.clock.cost_model_hz;
     // What the simulated board charges per benchmark repetition, in the profile's cycles: the
     // primitive, plus the per-block addressing it prices for the benchmark's block kind.
@@ -425,6 +425,32 @@ fn calibration_recovers_the_simulated_boards_costs() {
     // The calibrated profile is usable by the model.
     let text = toml::to_string(&p).unwrap();
     assert_eq!(Profile::from_toml(&text, "sim.toml").unwrap(), p);
+    assert_eq!(
+        p.reboot.energy_j, profile.reboot.energy_j,
+        "energy kept without a power"
+    );
+
+    // Priced at an active power, every energy is the matching time at that power.
+    let watts = 0.0027;
+    let (q, _) = cal.profile(&profile, "sim", Some(watts)).unwrap();
+    let qt = q.cost_table();
+    for (what, e, l) in [
+        ("read", qt.e.rd.at(17), qt.l.rd.at(17)),
+        ("write", qt.e.wr.at(5), qt.l.wr.at(5)),
+        ("mac", qt.e.mac.at(9), qt.l.mac.at(9)),
+        ("add", qt.e.add, qt.l.add),
+        ("reboot", qt.e.reboot, qt.l.reboot),
+        ("fetch_ifm", qt.e.o_ifm, qt.l.o_ifm),
+        ("backup_out_w", qt.e.b_out[1], qt.l.b_out[1]),
+        ("footprint", qt.e.footprint_wr, qt.l.footprint_wr),
+    ] {
+        assert!(
+            (e - l * watts).abs() <= 1e-9 * e.abs().max(1e-12),
+            "{what}: {e} J vs {l} s"
+        );
+    }
+    let text = toml::to_string(&q).unwrap();
+    assert_eq!(Profile::from_toml(&text, "sim.toml").unwrap(), q);
 }
 
 #[test]

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::device::client::{device_name, ClientError};
 use crate::device::{Client, Link};
-use crate::profile::{Affine, Profile, ProfileError};
+use crate::profile::{Affine, ConstantsFrom, Profile, ProfileError};
 use inas_common::wire::{BenchKind, Capabilities, ErrorCode};
 
 /// One benchmark.
@@ -212,10 +212,15 @@ pub fn measure<L: Link>(
 impl Calibration {
     /// The base profile with this device's memories and fitted transfer and MAC cycles (in the
     /// base's cost-model clock). Negative intercepts (noise around zero) become 0, noted.
+    ///
+    /// With `active_power_w`, every energy is re-priced as the matching latency at that power
+    /// (a CPU-bound MCU draws about the same while active, whatever it does); without it the
+    /// energies stay the base profile's.
     pub fn profile(
         &self,
         base: &Profile,
         name: &str,
+        active_power_w: Option<f64>,
     ) -> Result<(Profile, Vec<String>), ProfileError> {
         let scale = base.clock.cost_model_hz / f64::from(self.clock_hz.max(1));
         let mut notes = self.notes.clone();
@@ -255,6 +260,21 @@ impl Calibration {
                 ));
             }
         }
+        let energy = match active_power_w {
+            Some(w) if w > 0.0 && p.reboot.latency_s > 0.0 => {
+                price_energy(&mut p, w);
+                format!("energy priced at {:.3} mW active", w * 1e3)
+            }
+            Some(_) => {
+                notes.push(
+                    "energy: no positive active power or reboot time to price it with; kept \
+                     the base profile's"
+                        .into(),
+                );
+                format!("energy from profile '{}'", base.name)
+            }
+            None => format!("energy from profile '{}'", base.name),
+        };
         p.memory.vm_bytes = u64::from(self.vm_bytes);
         p.memory.nvm_bytes = u64::from(self.nvm_bytes);
         p.name = name.to_owned();
@@ -263,7 +283,7 @@ impl Calibration {
                 Some(fit) => format!(
                 "{} firmware {} calibrated at {} Hz: transfer and MAC cycles fitted (r2 {:.6}, \
                  {:.6}, {:.6}); CPU ops, overheads and reboot fitted to {} measured layers (max \
-                 error {:.2} %, rms {:.2} %); energy from profile '{}'",
+                 error {:.2} %, rms {:.2} %); {}",
                 self.device,
                 self.firmware,
                 self.clock_hz,
@@ -273,11 +293,11 @@ impl Calibration {
                 fit.points.len(),
                 fit.max_error_pct,
                 fit.rms_error_pct,
-                base.name
+                energy
             ),
                 None => format!(
                 "{} firmware {} calibrated at {} Hz: transfer and MAC cycles fitted (r2 {:.6}, \
-                 {:.6}, {:.6}); energy, CPU ops, overheads{} from profile '{}'",
+                 {:.6}, {:.6}); CPU ops, overheads{} from profile '{}'; {}",
                 self.device,
                 self.firmware,
                 self.clock_hz,
@@ -285,7 +305,8 @@ impl Calibration {
                 self.write.r2,
                 self.mac.r2,
                 if self.boot_cycles.is_some() { "" } else { ", reboot" },
-                base.name
+                base.name,
+                energy
             ),
             };
         // Round-trip through the validator: what we write must load.
@@ -296,6 +317,51 @@ impl Calibration {
         let checked = Profile::from_toml(&text, name)?;
         Ok((checked, notes))
     }
+}
+
+/// Sets every energy of `p` to its latency at `watts` (the latency the model uses, quirks
+/// included, so that energy / latency is the same power everywhere).
+fn price_energy(p: &mut Profile, watts: f64) {
+    let hz = p.clock.cost_model_hz;
+    let per_cycle = watts / hz;
+    // Overheads first: a count-priced latency may read the energy constants (quirk Q1).
+    let (la, lm) = (p.ops.add.cycles / hz, p.ops.mul.cycles / hz);
+    let (ea, em) = (p.ops.add.energy_j, p.ops.mul.energy_j);
+    let o = &mut p.overheads;
+    for oh in [
+        &mut o.fetch_ifm,
+        &mut o.fetch_weights,
+        &mut o.fetch_psum_i,
+        &mut o.fetch_psum_w,
+        &mut o.fetch_psum_o,
+        &mut o.backup_out_i,
+        &mut o.backup_out_w,
+        &mut o.backup_out_o,
+        &mut o.psum_addressing,
+        &mut o.accumulate_addressing,
+        &mut o.pool_addressing,
+        &mut o.footprint,
+    ] {
+        let l = &oh.latency;
+        let seconds = match (l.cycles, l.latency_from) {
+            (Some(c), _) => c / hz,
+            (None, ConstantsFrom::Latency) => (la * f64::from(l.add)) + (lm * f64::from(l.mul)),
+            (None, ConstantsFrom::Energy) => (ea * f64::from(l.add)) + (em * f64::from(l.mul)),
+        };
+        // Pinned in cycles: the latency no longer depends on the energies being replaced.
+        oh.latency.cycles = Some(seconds * hz);
+        oh.energy.energy_j = Some(seconds * watts);
+    }
+    for l in [&mut p.transfer.read, &mut p.transfer.write, &mut p.mac] {
+        l.energy_j = Affine {
+            slope: l.cycles.slope * per_cycle,
+            intercept: l.cycles.intercept * per_cycle,
+        };
+    }
+    for op in [&mut p.ops.add, &mut p.ops.mul, &mut p.ops.pool] {
+        op.energy_j = op.cycles * per_cycle;
+    }
+    p.reboot.energy_j = p.reboot.latency_s * watts;
 }
 
 #[cfg(test)]

@@ -40,6 +40,13 @@ fn parse_seconds(s: &str) -> Result<f64, String> {
     }
 }
 
+fn parse_watts(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v < 10.0 => Ok(v),
+        _ => Err(format!("'{s}' is not a power in watts in (0, 10)")),
+    }
+}
+
 fn parse_rate(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
@@ -248,6 +255,12 @@ pub struct CalibrateArgs {
     /// Seed of the calibration plans' designs and data.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Power the board draws while running, in watts (measure it with a current probe): every
+    /// energy of the profile becomes the matching time at this power. Default with --emulator:
+    /// the virtual LaunchPad's datasheet active current at the firmware's clock, at the middle
+    /// of the capacitor's window; otherwise the base profile's energies are kept.
+    #[arg(long, value_parser = parse_watts, value_name = "W")]
+    pub active_power_w: Option<f64>,
     /// Print the fits as one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -622,7 +635,7 @@ pub fn calibrate(args: CalibrateArgs) -> Result<i32> {
         })?;
         pb.finish_and_clear();
         if args.layer_plans > 0 {
-            let (lines, _) = cal.profile(&base, &args.name)?;
+            let (lines, _) = cal.profile(&base, &args.name, None)?;
             let plans = layers::plans(
                 usize::from(args.layer_plans),
                 layers::ROWS,
@@ -642,7 +655,15 @@ pub fn calibrate(args: CalibrateArgs) -> Result<i32> {
             pb.finish_and_clear();
             cal.layers = layers::fit(&lines, &points);
         }
-        let (profile, notes) = cal.profile(&base, &args.name)?;
+        let active_power_w = args.active_power_w.or_else(|| {
+            args.link.target.emulator.is_some().then(|| {
+                let c = inas_sim::platform::Platform::fr5994().current;
+                let amps =
+                    (c.active_base_ua + c.active_ua_per_mhz * f64::from(cal.clock_hz) / 1e6) * 1e-6;
+                amps * (base.supply.v_on + base.supply.v_off) / 2.0
+            })
+        });
+        let (profile, notes) = cal.profile(&base, &args.name, active_power_w)?;
         let text = format!(
             "# Calibrated by `inas calibrate` on {} (firmware {}, {} Hz) over {}.\n{}",
             cal.device,
