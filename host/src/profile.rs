@@ -10,7 +10,13 @@ use thiserror::Error;
 use crate::supply::{Capacitor, Harvester, Recharge, SupplyError};
 
 /// Built-in profiles: (name, TOML text).
-pub const BUILTIN: &[(&str, &str)] = &[("reference", include_str!("../profiles/reference.toml"))];
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("reference", include_str!("../profiles/reference.toml")),
+    (
+        "msp430fr5994-emu",
+        include_str!("../profiles/msp430fr5994-emu.toml"),
+    ),
+];
 
 #[derive(Debug, Error)]
 pub enum ProfileError {

@@ -114,3 +114,74 @@ fn the_firmware_runs_a_deployed_plan_under_harvested_power() {
     );
     assert_eq!(report.unmodelled_accesses, 0, "{report:?}");
 }
+
+/// The built-in profile of our firmware (`msp430fr5994-emu`, made by `inas calibrate
+/// --emulator`) must keep predicting the firmware it was calibrated on: a plan it never saw,
+/// with the explorer's designs, measured in intermittent runs on the virtual LaunchPad.
+#[test]
+fn the_built_in_firmware_profile_predicts_the_firmware() {
+    use inas::measure::{self, predict, Sample, Setup};
+    let profile = Profile::load("msp430fr5994-emu").unwrap();
+    let mut space = HAR;
+    space.input = 64;
+    let net = space.network(&[5, 8, 3, 8, 3, 16]).unwrap();
+    let platform = inas::model::Platform::new(&profile, Default::default()).unwrap();
+    let explored =
+        inas::explore::explore_network(&platform, &net, inas::model::Power::Int).unwrap();
+    assert!(explored.infeasible.is_none(), "{:?}", explored.infeasible);
+    let designs: Vec<ExecDesign> = explored.layers.iter().map(|l| l.design.exec()).collect();
+    let target = planner::target(2048, 1 << 20, "msp430fr5994-emu");
+    let bytes = planner::build(&net, &designs, &random_tensors(&net, 9), 0, target, 77).unwrap();
+    let (_, valid) = planner::open(&bytes).unwrap();
+    let predicted = predict::predict(
+        &profile,
+        Default::default(),
+        &valid,
+        RunMode::Intermittent,
+        false,
+    )
+    .unwrap();
+    let link = EmulatorLink::start(&board_elf(), None).unwrap();
+    let mut c = Client::new(
+        link,
+        Options {
+            reply_timeout: Duration::from_millis(500),
+            run_timeout: Duration::from_secs(3600),
+            tries: 4,
+            byte_time: byte_time(115_200),
+        },
+    );
+    let samples = [Sample {
+        input: random_input(64 * 9, 5),
+        label: None,
+    }];
+    let setup = Setup {
+        mode: RunMode::Intermittent,
+        per_layer: true,
+        predicted: Some(predicted),
+    };
+    let r = measure::measure(&mut c, &bytes, &samples, &setup, &mut |_, _| {}).unwrap();
+    assert!(r.logits_match_host);
+    let errors: Vec<f64> = r
+        .layers
+        .iter()
+        .map(|l| {
+            let (m, p) = (
+                l.measured_on_time_s.unwrap(),
+                l.predicted_on_time_s.unwrap(),
+            );
+            (p - m) / m * 100.0
+        })
+        .collect();
+    let total =
+        (r.predicted_on_time_s.unwrap() - r.measured_on_time_s) / r.measured_on_time_s * 100.0;
+    eprintln!("end to end {total:+.1} %, per layer {errors:+.1?} %");
+    assert!(
+        total.abs() < 10.0,
+        "end to end {total:+.1} %, per layer {errors:+.1?}"
+    );
+    assert!(
+        errors.iter().all(|e| e.abs() < 25.0),
+        "end to end {total:+.1} %, per layer {errors:+.1?}"
+    );
+}

@@ -333,7 +333,7 @@ fn solve(features: &[Vec<f64>], constant: &[f64], measured: &[f64], free: &[usiz
 
 /// Input rows of the calibration plans: small enough to measure quickly, large enough for
 /// several tiles per layer.
-pub const ROWS: u32 = 24;
+pub const ROWS: u32 = 48;
 
 /// A calibration plan: its network, designs and bytes.
 pub struct CalPlan {
@@ -372,9 +372,11 @@ pub fn plans(count: usize, rows: u32, seed: u64, vm_bytes: u64, nvm_bytes: u64) 
             .layers
             .iter()
             .map(|l| {
+                // Mostly large tiles, as the explorer picks them, some small ones for contrast.
                 let pick = |rng: &mut ChaCha8Rng, n: u32| {
                     let d = divisors(n);
-                    d[rng.random_range(0..d.len())]
+                    let from = if rng.random_bool(0.7) { d.len() / 2 } else { 0 };
+                    d[rng.random_range(from..d.len())]
                 };
                 let order = if l.is_pool() {
                     LoopOrder::ReuseO

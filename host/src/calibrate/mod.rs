@@ -275,6 +275,8 @@ impl Calibration {
             }
             None => format!("energy from profile '{}'", base.name),
         };
+        // The reference's quirks describe the reference's code, not a calibrated firmware.
+        p.quirks = Default::default();
         p.memory.vm_bytes = u64::from(self.vm_bytes);
         p.memory.nvm_bytes = u64::from(self.nvm_bytes);
         p.name = name.to_owned();
