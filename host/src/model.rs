@@ -251,6 +251,8 @@ pub(crate) enum CycleTerms {
         n_o: u64,
         /// Kh·Kw·Tr·Tc·Tm: MACs per tile (P = S · this).
         macs: u64,
+        /// Tr·Tc·Tm: output elements per tile.
+        outs: u64,
         fi: f64,
         fw: f64,
         fo: f64,
@@ -300,6 +302,7 @@ impl CycleTerms {
             tm,
             n_o,
             macs: mul(mul(khkw, n_o), tm),
+            outs: mul(n_o, tm),
             fi: mul(tri, tci) as f64 * (rd_tn + x.o_ifm),
             fw: mul(khkw, tm) as f64 * (rd_tn + x.o_weights),
             fo: n_o as f64 * (x.rd.at(tm) + x.o_psum[o]),
@@ -324,6 +327,11 @@ impl CycleTerms {
             } => {
                 let fd = (sf * fi) + fo;
                 let cp = mul(s, elems) as f64 * per_elem;
+                let cp = if x.tile == 0.0 {
+                    cp
+                } else {
+                    cp + (sf * x.tile)
+                };
                 let pc = ((((x.reboot + fd) + fl) + cp) + bd) + bl;
                 (pc, pc)
             }
@@ -332,6 +340,7 @@ impl CycleTerms {
                 tm,
                 n_o,
                 macs,
+                outs,
                 fi,
                 fw,
                 fo,
@@ -344,6 +353,13 @@ impl CycleTerms {
                     LoopOrder::ReuseO => ((sf * (fi + fw)) + fo, sf * (fi + fw)),
                 };
                 let cp = mul(s, macs) as f64 * per_mac;
+                // Only calibrated profiles price finishing an output; the reference's sum stays
+                // bit for bit as it was.
+                let cp = if x.output == 0.0 && x.tile == 0.0 {
+                    cp
+                } else {
+                    (cp + (mul(s, outs) as f64 * x.output)) + (sf * x.tile)
+                };
                 let bd = match order {
                     // One block of S·Tm elements per output pixel.
                     LoopOrder::ReuseI => {
@@ -376,6 +392,11 @@ pub(crate) fn layer_cost_cont(t: &CostTable, x: &Side, layer: &Layer, d: &ExecDe
             * ((mul(tri, tci) as f64 * (rd + x.o_ifm))
                 + (rd + x.o_psum[LoopOrder::ReuseO.index()]));
         let cp = tg * (mul(mul(tr, tc), tm) as f64 * (x.pool + x.o_pool));
+        let cp = if x.tile == 0.0 {
+            cp
+        } else {
+            cp + (tg * x.tile)
+        };
         let bd = tg * (x.wr.at(tm) + x.b_out[LoopOrder::ReuseO.index()]);
         return (fd + cp) + bd;
     }
@@ -398,6 +419,11 @@ pub(crate) fn layer_cost_cont(t: &CostTable, x: &Side, layer: &Layer, d: &ExecDe
         LoopOrder::ReuseO => (tf * fi) + (tf * fw),
     };
     let cp = (mul(mul(khkw, n_o), tm) as f64 * ((x.mac.at(tn) + x.add) + x.o_mac)) * tf;
+    let cp = if x.output == 0.0 && x.tile == 0.0 {
+        cp
+    } else {
+        (cp + (mul(n_o, tm) as f64 * x.output * tf)) + (tf * x.tile)
+    };
     let per_tile_backup = n_o as f64 * (x.wr.at(tm) + x.b_out[o]);
     let backups = match d.order {
         // Without quirk Q6, reuse_O writes each output tile once, after its last n tile.

@@ -112,11 +112,17 @@ pub struct Transfers {
     pub write: Linear,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Op {
     pub energy_j: f64,
     pub cycles: f64,
+}
+
+impl Op {
+    fn is_zero(&self) -> bool {
+        *self == Op::default()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -126,6 +132,13 @@ pub struct Ops {
     pub mul: Op,
     /// Per-element pooling operation.
     pub pool: Op,
+    /// Per output element and input-channel tile: finishing a sum (rescale, saturate, add to
+    /// the partial sum). The reference prices none; calibration measures it.
+    #[serde(default, skip_serializing_if = "Op::is_zero")]
+    pub output: Op,
+    /// Per tile: setting one up (the reference prices none; calibration measures it).
+    #[serde(default, skip_serializing_if = "Op::is_zero")]
+    pub tile: Op,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -286,6 +299,8 @@ impl Profile {
             ("ops.add", self.ops.add),
             ("ops.mul", self.ops.mul),
             ("ops.pool", self.ops.pool),
+            ("ops.output", self.ops.output),
+            ("ops.tile", self.ops.tile),
         ] {
             non_neg(&format!("{what}.energy_j"), op.energy_j)?;
             non_neg(&format!("{what}.cycles"), op.cycles)?;
@@ -369,6 +384,10 @@ pub struct Side {
     pub mac: Prim,
     pub add: f64,
     pub pool: f64,
+    /// Per output element and input-channel tile (0 in the reference).
+    pub output: f64,
+    /// Per tile (0 in the reference).
+    pub tile: f64,
     pub reboot: f64,
     pub o_ifm: f64,
     pub o_weights: f64,
@@ -418,6 +437,8 @@ impl CostTable {
                     over: &dyn Fn(&Overhead) -> f64,
                     add,
                     pool,
+                    output,
+                    tile,
                     reboot| {
             let prim = |l: &Linear| {
                 let a = lin(l);
@@ -436,6 +457,8 @@ impl CostTable {
                 mac: prim(&p.mac),
                 add,
                 pool,
+                output,
+                tile,
                 reboot,
                 o_ifm: over(&o.fetch_ifm),
                 o_weights: over(&o.fetch_weights),
@@ -460,6 +483,8 @@ impl CostTable {
                 &energy_of,
                 ea,
                 p.ops.pool.energy_j,
+                p.ops.output.energy_j,
+                p.ops.tile.energy_j,
                 p.reboot.energy_j,
             ),
             l: side(
@@ -468,6 +493,8 @@ impl CostTable {
                 &latency_of,
                 la,
                 p.ops.pool.cycles / hz,
+                p.ops.output.cycles / hz,
+                p.ops.tile.cycles / hz,
                 p.reboot.latency_s,
             ),
             element_bytes: p.memory.element_bytes,

@@ -177,11 +177,11 @@ fn the_built_in_firmware_profile_predicts_the_firmware() {
         (r.predicted_on_time_s.unwrap() - r.measured_on_time_s) / r.measured_on_time_s * 100.0;
     eprintln!("end to end {total:+.1} %, per layer {errors:+.1?} %");
     assert!(
-        total.abs() < 10.0,
+        total.abs() < 3.0,
         "end to end {total:+.1} %, per layer {errors:+.1?}"
     );
     assert!(
-        errors.iter().all(|e| e.abs() < 25.0),
+        errors.iter().all(|e| e.abs() < 5.0),
         "end to end {total:+.1} %, per layer {errors:+.1?}"
     );
 }

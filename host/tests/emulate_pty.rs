@@ -53,11 +53,19 @@ struct Board {
 
 impl Board {
     fn start(dir: &Path, elf: &Path) -> Board {
+        Board::start_with(
+            dir,
+            elf,
+            &["--speed", &SPEED.to_string(), "--cap", CAP, "--rehm", REHM],
+        )
+    }
+
+    fn start_with(dir: &Path, elf: &Path, power: &[&str]) -> Board {
         let mut child = Command::new(env!("CARGO_BIN_EXE_inas"))
             .arg("emulate")
             .arg(elf)
-            .args(["--pty", "--speed", &SPEED.to_string()])
-            .args(["--cap", CAP, "--rehm", REHM, "--json"])
+            .args(["--pty", "--json"])
+            .args(power)
             // A hang ends the run rather than the test suite.
             .args(["--max-seconds", "600"])
             .current_dir(dir)
@@ -213,4 +221,87 @@ fn a_plan_deployed_and_measured_over_the_pty_of_a_harvested_board_gives_the_host
         "host latency {latency_s} s at {SPEED}x, run {run_sim_s} s simulated"
     );
     assert!(report["slept_s"].as_f64().unwrap() > 0.0, "{report}");
+}
+
+/// Per-layer latency through the pty against the built-in profile calibrated for this firmware
+/// (`msp430fr5994-emu`), on a HAR plan the calibration never saw, with the explorer's designs.
+/// The device counts its own on-time, so the figures do not depend on pacing or load.
+#[test]
+fn per_layer_latency_over_the_pty_follows_the_firmwares_calibrated_profile() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let made = inas(
+        dir,
+        &[
+            "plan",
+            "random",
+            "--dataset",
+            "har",
+            "--arch",
+            "5,4,1,8,5,4",
+            "--input-len",
+            "96",
+            "--profile",
+            "msp430fr5994-emu",
+            "--seed",
+            "3",
+            "-o",
+            "net.plan",
+        ],
+    );
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let board = Board::start_with(dir, &board_elf(), &["--continuous", "--speed", "max"]);
+    let port = board.port.clone();
+    let m = json_of(
+        "measure",
+        &inas(
+            dir,
+            &[
+                "measure",
+                "--port",
+                &port,
+                "--plan",
+                "net.plan",
+                "--samples",
+                "1",
+                "--mode",
+                "int",
+                "--profile",
+                "msp430fr5994-emu",
+                "--out",
+                "m",
+                "--json",
+            ],
+        ),
+    );
+    board.stop();
+    assert_eq!(m["logits_match_host"], true, "{m}");
+    let err = |measured: f64, predicted: f64| (predicted - measured) / measured * 100.0;
+    let layers = m["layers"].as_array().unwrap();
+    let per_layer: Vec<f64> = layers
+        .iter()
+        .map(|l| {
+            err(
+                l["measured_on_time_s"].as_f64().unwrap(),
+                l["predicted_on_time_s"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    let total = err(
+        m["measured_on_time_s"].as_f64().unwrap(),
+        m["predicted_on_time_s"].as_f64().unwrap(),
+    );
+    eprintln!("end to end {total:+.1} %, per layer {per_layer:+.1?} %");
+    assert!(
+        total.abs() <= 3.0,
+        "end to end {total:+.1} %, per layer {per_layer:+.1?} %"
+    );
+    assert!(
+        per_layer.iter().all(|e| e.abs() <= 5.0),
+        "end to end {total:+.1} %, per layer {per_layer:+.1?} %"
+    );
 }

@@ -34,7 +34,15 @@ struct Param {
 /// The constants whole layers calibrate, in profile units (cycles of the cost-model clock;
 /// seconds for the reboot). Per-MAC and per-element addressing fold into `ops.add` and
 /// `ops.pool`: the model only ever adds them together.
-const PARAMS: [Param; 12] = [
+const PARAMS: [Param; 14] = [
+    Param {
+        name: "ops.tile.cycles",
+        set: |p, v| p.ops.tile.cycles = v,
+    },
+    Param {
+        name: "ops.output.cycles",
+        set: |p, v| p.ops.output.cycles = v,
+    },
     Param {
         name: "overheads.footprint",
         set: |p, v| p.overheads.footprint.latency.cycles = Some(v),
@@ -384,13 +392,29 @@ pub fn plans(count: usize, rows: u32, seed: u64, vm_bytes: u64, nvm_bytes: u64) 
                     [LoopOrder::ReuseI, LoopOrder::ReuseW, LoopOrder::ReuseO]
                         [rng.random_range(0..3)]
                 };
+                let tr = pick(&mut rng, if l.is_pool() { l.h } else { l.r });
+                let tc = if l.is_pool() { l.w } else { l.c };
+                let tm = pick(&mut rng, l.m);
+                let tn = if l.is_pool() { 1 } else { pick(&mut rng, l.n) };
+                // A batch divides the loop it runs along (the plan format's rule): output
+                // channel tiles for reuse_I, spatial tiles for reuse_W and GAP, input channel
+                // tiles for reuse_O. Any divisor, so that long batches of small tiles (the
+                // explorer's favourite) are measured too.
+                let spatial = (if l.is_pool() { l.h } else { l.r }).div_ceil(tr) * l.c.div_ceil(tc);
+                let along = match order {
+                    _ if l.is_pool() => spatial,
+                    LoopOrder::ReuseI => l.m.div_ceil(tm),
+                    LoopOrder::ReuseW => spatial,
+                    LoopOrder::ReuseO => l.n.div_ceil(tn),
+                };
+                let ds = divisors(along.max(1));
                 ExecDesign {
-                    tr: pick(&mut rng, if l.is_pool() { l.h } else { l.r }),
-                    tc: if l.is_pool() { l.w } else { l.c },
-                    tm: pick(&mut rng, l.m),
-                    tn: if l.is_pool() { 1 } else { pick(&mut rng, l.n) },
+                    tr,
+                    tc,
+                    tm,
+                    tn,
                     order,
-                    batch: rng.random_range(1..=4),
+                    batch: ds[rng.random_range(0..ds.len())],
                 }
             })
             .collect();
@@ -524,7 +548,7 @@ mod tests {
     #[test]
     fn a_constant_that_would_be_negative_is_clamped_to_zero() {
         let mut truth = zeroed(&Profile::reference());
-        (PARAMS[1].set)(&mut truth, 40.0);
+        (PARAMS[3].set)(&mut truth, 40.0);
         let mut pts = points_from(&truth, &plans(6, 24, 5, 2048, 1 << 20));
         // Measurements 10 % below what the lines alone predict force some constant negative.
         let lines = zeroed(&truth).cost_table();

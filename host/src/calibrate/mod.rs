@@ -360,7 +360,13 @@ fn price_energy(p: &mut Profile, watts: f64) {
             intercept: l.cycles.intercept * per_cycle,
         };
     }
-    for op in [&mut p.ops.add, &mut p.ops.mul, &mut p.ops.pool] {
+    for op in [
+        &mut p.ops.add,
+        &mut p.ops.mul,
+        &mut p.ops.pool,
+        &mut p.ops.output,
+        &mut p.ops.tile,
+    ] {
         op.energy_j = op.cycles * per_cycle;
     }
     p.reboot.energy_j = p.reboot.latency_s * watts;
