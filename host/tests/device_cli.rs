@@ -307,17 +307,7 @@ fn devices_lists_ports_and_flags_need_a_target() {
 
 /// The board firmware ELF that `cargo xtask firmware` leaves (CI builds it before the tests).
 fn board_elf() -> std::path::PathBuf {
-    let dir = std::env::var_os("INAS_FIRMWARE_DIR").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware/target"),
-        std::path::PathBuf::from,
-    );
-    let elf = dir.join("inas-firmware.elf");
-    assert!(
-        elf.is_file(),
-        "{} is missing: build it with `cargo xtask firmware`",
-        elf.display()
-    );
-    elf
+    inas_sim::builds::firmware_elf(inas_sim::builds::Build::Board).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]
