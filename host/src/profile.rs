@@ -203,6 +203,26 @@ pub struct Overheads {
     pub footprint: Overhead,
 }
 
+impl Overheads {
+    /// Every overhead with its key, in file order.
+    pub fn named_mut(&mut self) -> [(&'static str, &mut Overhead); 12] {
+        [
+            ("fetch_ifm", &mut self.fetch_ifm),
+            ("fetch_weights", &mut self.fetch_weights),
+            ("fetch_psum_i", &mut self.fetch_psum_i),
+            ("fetch_psum_w", &mut self.fetch_psum_w),
+            ("fetch_psum_o", &mut self.fetch_psum_o),
+            ("backup_out_i", &mut self.backup_out_i),
+            ("backup_out_w", &mut self.backup_out_w),
+            ("backup_out_o", &mut self.backup_out_o),
+            ("psum_addressing", &mut self.psum_addressing),
+            ("accumulate_addressing", &mut self.accumulate_addressing),
+            ("pool_addressing", &mut self.pool_addressing),
+            ("footprint", &mut self.footprint),
+        ]
+    }
+}
+
 impl Overhead {
     fn is_zero(&self) -> bool {
         *self == Overhead::default()
@@ -305,21 +325,9 @@ impl Profile {
             non_neg(&format!("{what}.energy_j"), op.energy_j)?;
             non_neg(&format!("{what}.cycles"), op.cycles)?;
         }
-        let o = &self.overheads;
-        for (what, oh) in [
-            ("fetch_ifm", o.fetch_ifm),
-            ("fetch_weights", o.fetch_weights),
-            ("fetch_psum_i", o.fetch_psum_i),
-            ("fetch_psum_w", o.fetch_psum_w),
-            ("fetch_psum_o", o.fetch_psum_o),
-            ("backup_out_i", o.backup_out_i),
-            ("backup_out_w", o.backup_out_w),
-            ("backup_out_o", o.backup_out_o),
-            ("psum_addressing", o.psum_addressing),
-            ("accumulate_addressing", o.accumulate_addressing),
-            ("pool_addressing", o.pool_addressing),
-            ("footprint", o.footprint),
-        ] {
+        // A copy: the one list of overheads lends them mutably.
+        let mut o = self.overheads;
+        for (what, oh) in o.named_mut() {
             if oh.energy.cycles.is_some() {
                 return Err(format!(
                     "overheads.{what}.energy: `cycles` prices latency; give `energy_j` or add/mul counts"

@@ -111,6 +111,18 @@ impl Drop for Board {
     }
 }
 
+/// `inas plan random --dataset har` with `args`, in `dir`.
+fn random_plan(dir: &Path, args: &[&str]) {
+    let mut all = vec!["plan", "random", "--dataset", "har"];
+    all.extend_from_slice(args);
+    let made = inas(dir, &all);
+    assert!(
+        made.status.success(),
+        "plan random: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+}
+
 fn board_elf() -> PathBuf {
     firmware_elf(Build::Board).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -119,13 +131,9 @@ fn board_elf() -> PathBuf {
 fn a_plan_deployed_and_measured_over_the_pty_of_a_harvested_board_gives_the_host_logits() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
-    let made = inas(
+    random_plan(
         dir,
         &[
-            "plan",
-            "random",
-            "--dataset",
-            "har",
             "--arch",
             "3,4,3,4,3,4",
             "--input-len",
@@ -139,11 +147,6 @@ fn a_plan_deployed_and_measured_over_the_pty_of_a_harvested_board_gives_the_host
             "-o",
             "board.plan",
         ],
-    );
-    assert!(
-        made.status.success(),
-        "plan random: {}",
-        String::from_utf8_lossy(&made.stderr)
     );
     let board = Board::start(dir, &board_elf());
     let port = board.port.clone();
@@ -230,13 +233,9 @@ fn a_plan_deployed_and_measured_over_the_pty_of_a_harvested_board_gives_the_host
 fn per_layer_latency_over_the_pty_follows_the_firmwares_calibrated_profile() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
-    let made = inas(
+    random_plan(
         dir,
         &[
-            "plan",
-            "random",
-            "--dataset",
-            "har",
             "--arch",
             "5,4,1,8,5,4",
             "--input-len",
@@ -248,11 +247,6 @@ fn per_layer_latency_over_the_pty_follows_the_firmwares_calibrated_profile() {
             "-o",
             "net.plan",
         ],
-    );
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
     );
     let board = Board::start_with(dir, &board_elf(), &["--continuous", "--speed", "max"]);
     let port = board.port.clone();

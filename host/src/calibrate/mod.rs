@@ -329,21 +329,7 @@ fn price_energy(p: &mut Profile, watts: f64) {
     // Overheads first: a count-priced latency may read the energy constants (quirk Q1).
     let (la, lm) = (p.ops.add.cycles / hz, p.ops.mul.cycles / hz);
     let (ea, em) = (p.ops.add.energy_j, p.ops.mul.energy_j);
-    let o = &mut p.overheads;
-    for oh in [
-        &mut o.fetch_ifm,
-        &mut o.fetch_weights,
-        &mut o.fetch_psum_i,
-        &mut o.fetch_psum_w,
-        &mut o.fetch_psum_o,
-        &mut o.backup_out_i,
-        &mut o.backup_out_w,
-        &mut o.backup_out_o,
-        &mut o.psum_addressing,
-        &mut o.accumulate_addressing,
-        &mut o.pool_addressing,
-        &mut o.footprint,
-    ] {
+    for (_, oh) in p.overheads.named_mut() {
         let l = &oh.latency;
         let seconds = match (l.cycles, l.latency_from) {
             (Some(c), _) => c / hz,
