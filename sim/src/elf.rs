@@ -6,7 +6,7 @@ use std::path::Path;
 
 use object::elf::{FileHeader32, PT_LOAD};
 use object::read::elf::{FileHeader, ProgramHeader};
-use object::{Endianness, Object, ObjectSymbol};
+use object::{Endianness, Object, ObjectSymbol, SymbolKind};
 
 use crate::error::SimError;
 use crate::memory::Memory;
@@ -21,6 +21,8 @@ pub struct Firmware {
     pub segments: Vec<(u32, Vec<u8>)>,
     /// Symbol name -> address.
     pub symbols: HashMap<String, u32>,
+    /// Functions (code symbols with a size): (address, size, name), by address.
+    pub functions: Vec<(u32, u32, String)>,
     pub entry: u32,
 }
 
@@ -62,11 +64,46 @@ impl Firmware {
             .filter_map(|s| Some((s.name().ok()?.to_owned(), s.address() as u32)))
             .filter(|(n, _)| !n.is_empty())
             .collect();
+        let mut functions: Vec<(u32, u32, String)> = file
+            .symbols()
+            .filter(|s| s.kind() == SymbolKind::Text && s.size() > 0)
+            .filter_map(|s| {
+                Some((
+                    s.address() as u32,
+                    s.size() as u32,
+                    s.name().ok()?.to_owned(),
+                ))
+            })
+            .collect();
+        functions.sort();
         Ok(Firmware {
             segments,
             symbols,
+            functions,
             entry: header.e_entry(endian),
         })
+    }
+
+    /// The function holding `pc`, if the symbol table says.
+    pub fn function_at(&self, pc: u32) -> Option<&str> {
+        let i = self
+            .functions
+            .partition_point(|f| f.0 <= pc)
+            .checked_sub(1)?;
+        let (start, size, name) = &self.functions[i];
+        (pc < start + size).then_some(name.as_str())
+    }
+
+    /// Cycles by function, largest first, from a per-address profile
+    /// ([`crate::Machine::profile`]); addresses outside every function count as `?`.
+    pub fn cycles_by_function(&self, profile: &HashMap<u32, u64>) -> Vec<(String, u64)> {
+        let mut by: HashMap<&str, u64> = HashMap::new();
+        for (&pc, &c) in profile {
+            *by.entry(self.function_at(pc).unwrap_or("?")).or_default() += c;
+        }
+        let mut out: Vec<(String, u64)> = by.into_iter().map(|(n, c)| (n.to_owned(), c)).collect();
+        out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        out
     }
 
     /// Writes the segments into memory; every byte must land in ROM, SRAM or FRAM.

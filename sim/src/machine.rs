@@ -15,7 +15,9 @@ use crate::decode::ICache;
 use crate::error::SimError;
 use crate::memory::{Memory, Page};
 use crate::periph::sys::ResetCause;
-use crate::periph::{self, clock::Clocks, dma, AccessLog, Owner, Peripherals};
+use std::collections::HashMap;
+
+use crate::periph::{self, clock::Clocks, dma, mpy, AccessLog, Owner, Peripherals};
 use crate::platform::{CycleTable, Platform};
 
 pub const SR_C: u16 = 1 << 0;
@@ -148,6 +150,9 @@ pub struct Machine {
     pub(crate) icache: ICache,
     /// An error raised inside an instruction handler, returned by `run` at the next check.
     pub(crate) fault: Option<SimError>,
+    /// Cycles spent at each instruction address, while profiling ([`Machine::set_profiling`]).
+    profile: Option<HashMap<u32, u64>>,
+    profiling: bool,
 }
 
 impl Machine {
@@ -189,6 +194,8 @@ impl Machine {
             fram_over_speed: 0,
             icache: ICache::new(),
             fault: None,
+            profile: None,
+            profiling: false,
         }
     }
 
@@ -262,6 +269,22 @@ impl Machine {
     pub fn add_breakpoint(&mut self, pc: u32) {
         self.breakpoints.push(pc);
         self.icache.clear();
+    }
+
+    /// Starts or pauses attributing cycles to instruction addresses (an instruction's own
+    /// cycles, with the DMA blocks and MPY32 waits it causes); what was counted stays.
+    /// Profiling runs one instruction per pass of the run loop, several times slower than the
+    /// fast path.
+    pub fn set_profiling(&mut self, on: bool) {
+        self.profiling = on;
+        if on && self.profile.is_none() {
+            self.profile = Some(HashMap::new());
+        }
+    }
+
+    /// Cycles by instruction address counted while profiling.
+    pub fn profile(&self) -> Option<&HashMap<u32, u64>> {
+        self.profile.as_ref()
     }
 
     /// Records every memory write (for differential testing); `take_writes` returns them.
@@ -545,12 +568,19 @@ impl Machine {
                 return Ok(Stop::InstructionLimit);
             }
             // An interrupt held back by the instruction that follows EINT is due after one.
-            let end = if self.irq_line && gie {
+            let end = if (self.irq_line && gie) || self.profiling {
                 self.instructions + 1
             } else {
                 limit
             };
-            if let Some(stop) = self.execute(end)? {
+            let (pc, before) = (self.r[0], self.cycles);
+            let stop = self.execute(end)?;
+            if self.profiling {
+                if let Some(p) = self.profile.as_mut() {
+                    *p.entry(pc).or_default() += self.cycles - before;
+                }
+            }
+            if let Some(stop) = stop {
                 return Ok(stop);
             }
         }
@@ -724,7 +754,12 @@ impl Machine {
                 self.next_event = self.cycles;
                 v
             }
-            Owner::Mpy => self.p.mpy.read(a),
+            Owner::Mpy => {
+                if self.p.mpy.read_early(a, self.access_time()) {
+                    AccessLog::note(&mut self.log.timing, u32::from(a), false, self.pc_now);
+                }
+                self.p.mpy.read(a)
+            }
             Owner::Dma => self.p.dma.read(a),
             Owner::Uart => {
                 let cc = self.uart_char_cycles();
@@ -749,6 +784,12 @@ impl Machine {
         let _ = byte;
         self.update_irq();
         v
+    }
+
+    /// When the instruction executing now makes its bus access: its last cycle (the MPY32's
+    /// result timing is counted from there; SLAU367P Table 5-5).
+    fn access_time(&self) -> u64 {
+        self.cycles + u64::from(self.icache.get(self.pc_now).cycles)
     }
 
     /// A side-effect-free view of a word register, for merging byte writes.
@@ -839,10 +880,16 @@ impl Machine {
                 self.p.timer.write(a, word);
             }
             Owner::Mpy => {
-                self.p.mpy.write(a, word, lo_half);
-                if self.p.mpy.unmodelled_mode() {
-                    AccessLog::note(&mut self.log.unmodelled, u32::from(a), true, self.pc_now);
+                match self.p.mpy.write_timing(self.access_time()) {
+                    mpy::Timing::Ready => {}
+                    // MPYDLYWRTEN holds the write, and the CPU with it, until the result is in.
+                    mpy::Timing::Stall(n) => self.cycles += n,
+                    mpy::Timing::Early => {
+                        AccessLog::note(&mut self.log.timing, u32::from(a), true, self.pc_now)
+                    }
                 }
+                let at = self.access_time();
+                self.p.mpy.write(a, word, lo_half, at);
             }
             Owner::Dma => {
                 if let dma::Kick::Start(n) = self.p.dma.write(a, word) {

@@ -38,6 +38,10 @@ pub struct AccessLog {
     pub vacant: BTreeMap<u32, AccessCount>,
     /// Writes to read-only memory (dropped).
     pub rom_writes: BTreeMap<u32, AccessCount>,
+    /// Accesses made too early for the chip: an MPY32 result read before it is ready, or an
+    /// MPY32 write during an operation without MPYDLYWRTEN (SLAU367P Table 5-5). The emulator
+    /// returns the finished result; the chip's would be undefined.
+    pub timing: BTreeMap<u32, AccessCount>,
 }
 
 impl AccessLog {
@@ -56,11 +60,16 @@ impl AccessLog {
 
     /// Total number of logged accesses.
     pub fn total(&self) -> u64 {
-        [&self.unmodelled, &self.vacant, &self.rom_writes]
-            .iter()
-            .flat_map(|m| m.values())
-            .map(|c| c.reads + c.writes)
-            .sum()
+        [
+            &self.unmodelled,
+            &self.vacant,
+            &self.rom_writes,
+            &self.timing,
+        ]
+        .iter()
+        .flat_map(|m| m.values())
+        .map(|c| c.reads + c.writes)
+        .sum()
     }
 }
 
