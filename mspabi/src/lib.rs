@@ -6,7 +6,15 @@
 //! On the MSP430 they are exported under their EABI names; on the host they are ordinary
 //! functions, property-tested against Rust's own operators. Division by zero returns an
 //! all-ones quotient and the dividend as remainder, as TI's runtime does.
+//!
+//! With the `mpy32` feature (the LaunchPad build) the 16- and 32-bit multiplies use the MPY32
+//! hardware multiplier instead: 20-odd cycles where shift-and-add takes hundreds. They set
+//! MPY32CTL0 to 0 (plain products) themselves, so they may follow code that left the
+//! multiplier in another mode; nothing may multiply from an interrupt handler (the firmware's
+//! handlers do not), and code that keeps a sum in MPY32 across instructions must not call
+//! them meanwhile (the firmware's MAC keeps it within one asm block).
 #![no_std]
+#![cfg_attr(target_arch = "msp430", feature(asm_experimental_arch))]
 
 macro_rules! export {
     ($(#[$m:meta])* fn $name:ident($($a:ident: $t:ty),*) -> $r:ty $body:block) => {
@@ -20,6 +28,7 @@ macro_rules! unsigned {
     ($mul:ident, $divmod:ident, $t:ty, $bits:expr) => {
         /// Shift-and-add multiply (wrapping).
         #[inline(always)]
+        #[cfg_attr(all(target_arch = "msp430", feature = "mpy32"), allow(dead_code))]
         fn $mul(mut a: $t, mut b: $t) -> $t {
             let mut r: $t = 0;
             while b != 0 {
@@ -83,21 +92,100 @@ macro_rules! signed_divmod {
 signed_divmod!(idivmod16, i16, u16, divmod16);
 signed_divmod!(idivmod32, i32, u32, divmod32);
 
+#[cfg(not(all(target_arch = "msp430", feature = "mpy32")))]
 export!(
     fn __mspabi_mpyi(a: i16, b: i16) -> i16 {
         mul16(a as u16, b as u16) as i16
     }
 );
+#[cfg(not(all(target_arch = "msp430", feature = "mpy32")))]
 export!(
     fn __mspabi_mpyl(a: i32, b: i32) -> i32 {
         mul32(a as u32, b as u32) as i32
     }
 );
+
+/// The multiplies on MPY32 (SLAU367P chapter 5). Unsigned products: their low 16 or 32 bits
+/// are the wrapping product of either signedness.
+#[cfg(all(target_arch = "msp430", feature = "mpy32"))]
+mod hw {
+    use core::arch::asm;
+
+    const MPY: u16 = 0x04C0;
+    const OP2: u16 = 0x04C8;
+    const RESLO: u16 = 0x04CA;
+    const MPY32L: u16 = 0x04D0;
+    const MPY32H: u16 = 0x04D2;
+    const OP2L: u16 = 0x04E0;
+    const OP2H: u16 = 0x04E2;
+    const RES0: u16 = 0x04E4;
+    const RES1: u16 = 0x04E6;
+    const MPY32CTL0: u16 = 0x04EC;
+
+    #[no_mangle]
+    pub extern "C" fn __mspabi_mpyi(a: i16, b: i16) -> i16 {
+        let r: i16;
+        // SAFETY: only MPY32 registers are touched. RESLO is read by the instruction after the
+        // OP2 write, 3 cycles later: when a 16x16 result is ready (Table 5-5).
+        unsafe {
+            asm!(
+                "clr &{ctl}",
+                "mov {a}, &{mpy}",
+                "mov {b}, &{op2}",
+                "mov &{reslo}, {r}",
+                a = in(reg) a,
+                b = in(reg) b,
+                r = lateout(reg) r,
+                ctl = const MPY32CTL0,
+                mpy = const MPY,
+                op2 = const OP2,
+                reslo = const RESLO,
+                options(nostack),
+            )
+        };
+        r
+    }
+
+    #[no_mangle]
+    pub extern "C" fn __mspabi_mpyl(a: i32, b: i32) -> i32 {
+        let (lo, hi): (u16, u16);
+        // SAFETY: only MPY32 registers are touched. After the OP2H write RES0 is ready in 3
+        // cycles and RES1 in 5 (Table 5-5): the two reads end 3 and 6 cycles later.
+        unsafe {
+            asm!(
+                "clr &{ctl}",
+                "mov {al}, &{mpy32l}",
+                "mov {ah}, &{mpy32h}",
+                "mov {bl}, &{op2l}",
+                "mov {bh}, &{op2h}",
+                "mov &{res0}, {lo}",
+                "mov &{res1}, {hi}",
+                al = in(reg) a as u16,
+                ah = in(reg) (a >> 16) as u16,
+                bl = in(reg) b as u16,
+                bh = in(reg) (b >> 16) as u16,
+                lo = lateout(reg) lo,
+                hi = lateout(reg) hi,
+                ctl = const MPY32CTL0,
+                mpy32l = const MPY32L,
+                mpy32h = const MPY32H,
+                op2l = const OP2L,
+                op2h = const OP2H,
+                res0 = const RES0,
+                res1 = const RES1,
+                options(nostack),
+            )
+        };
+        ((u32::from(hi) << 16) | u32::from(lo)) as i32
+    }
+}
+#[cfg(not(target_arch = "msp430"))]
 export!(
     fn __mspabi_divu(a: u16, b: u16) -> u16 {
         divmod16(a, b).0
     }
 );
+#[cfg(not(target_arch = "msp430"))]
 export!(
     fn __mspabi_remu(a: u16, b: u16) -> u16 {
         divmod16(a, b).1
@@ -113,15 +201,103 @@ export!(
         idivmod16(a, b).1
     }
 );
+#[cfg(not(target_arch = "msp430"))]
 export!(
     fn __mspabi_divul(a: u32, b: u32) -> u32 {
         divmod32(a, b).0
     }
 );
+#[cfg(not(target_arch = "msp430"))]
 export!(
     fn __mspabi_remul(a: u32, b: u32) -> u32 {
         divmod32(a, b).1
     }
+);
+
+// The unsigned divisions on the MSP430, where they run once per batch at least: restoring
+// division a bit per step in registers (about 11 cycles a bit; the Rust loop above compiled to
+// some 50), and u32 operands that both fit 16 bits (tile numbers and counts) take the 16-bit
+// loop. Division by zero gives an all-ones quotient and the dividend as remainder, as the
+// steps do by themselves (a zero divisor is always subtracted). The emulator's tests call them
+// in the firmware against Rust's operators.
+#[cfg(target_arch = "msp430")]
+core::arch::global_asm!(
+    ".section .text.mspabi_div,\"ax\",@progbits",
+    ".p2align 1",
+    // r12 / r13 -> quotient r12, remainder r14; clobbers r15.
+    ".type inas_udivmod16,@function",
+    "inas_udivmod16:",
+    "    clr r14",
+    "    mov #16, r15",
+    "1:  rla r12",
+    "    rlc r14",
+    // A remainder past 16 bits is past the divisor too.
+    "    jc 3f",
+    "    cmp r13, r14",
+    "    jlo 2f",
+    "3:  sub r13, r14",
+    "    bis #1, r12",
+    "2:  dec r15",
+    "    jne 1b",
+    "    ret",
+    // r12:r13 / r14:r15 -> quotient r12:r13, remainder r14:r15.
+    ".size inas_udivmod16, .-inas_udivmod16",
+    ".type inas_udivmod32,@function",
+    "inas_udivmod32:",
+    "    tst r13",
+    "    jne 10f",
+    "    tst r15",
+    "    jne 10f",
+    "    tst r14",
+    "    jeq 10f",
+    "    mov r14, r13",
+    "    call #inas_udivmod16",
+    "    clr r13",
+    "    clr r15",
+    "    ret",
+    "10: push r10",
+    "    push r9",
+    "    clr r10",
+    "    clr r11",
+    "    mov #32, r9",
+    "11: rla r12",
+    "    rlc r13",
+    "    rlc r10",
+    "    rlc r11",
+    "    jc 13f",
+    "    cmp r15, r11",
+    "    jlo 12f",
+    "    jne 13f",
+    "    cmp r14, r10",
+    "    jlo 12f",
+    "13: sub r14, r10",
+    "    subc r15, r11",
+    "    bis #1, r12",
+    "12: dec r9",
+    "    jne 11b",
+    "    mov r10, r14",
+    "    mov r11, r15",
+    "    pop r9",
+    "    pop r10",
+    "    ret",
+    ".size inas_udivmod32, .-inas_udivmod32",
+    ".global __mspabi_divu",
+    "__mspabi_divu:",
+    "    br #inas_udivmod16",
+    ".global __mspabi_remu",
+    "__mspabi_remu:",
+    "    call #inas_udivmod16",
+    "    mov r14, r12",
+    "    ret",
+    ".global __mspabi_divul",
+    "__mspabi_divul:",
+    "    br #inas_udivmod32",
+    ".global __mspabi_remul",
+    "__mspabi_remul:",
+    "    call #inas_udivmod32",
+    "    mov r14, r12",
+    "    mov r15, r13",
+    "    ret",
 );
 export!(
     fn __mspabi_divli(a: i32, b: i32) -> i32 {
@@ -170,6 +346,13 @@ mod tests {
             prop_assert_eq!(__mspabi_mpyl(a, b), a.wrapping_mul(b));
             let (a16, b16) = (a as i16, b as i16);
             prop_assert_eq!(__mspabi_mpyi(a16, b16), a16.wrapping_mul(b16));
+        }
+
+        #[test]
+        fn divide_small(a in any::<u16>(), b in 1u16..) {
+            let (ua, ub) = (u32::from(a), u32::from(b));
+            prop_assert_eq!(__mspabi_divul(ua, ub), ua / ub);
+            prop_assert_eq!(__mspabi_remul(ua, ub), ua % ub);
         }
 
         #[test]
