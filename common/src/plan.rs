@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::crc::crc32_parts;
 use crate::design::{ExecDesign, LoopOrder};
+use crate::engine::Geo;
 
 pub const MAGIC: [u8; 4] = *b"INPL";
 /// The plan format this build writes and reads.
@@ -40,6 +41,9 @@ pub const MAX_LAYERS: usize = 8;
 pub const META_MAX_LEN: usize = PlanMeta::POSTCARD_MAX_SIZE;
 /// Largest feature-map dimension, tile size or batch.
 pub const MAX_DIM: u32 = u16::MAX as u32;
+/// Most tile-buffer memory a layer may use: the engine's offsets and strides within its tile
+/// buffers are 16-bit word counts.
+pub const MAX_VM_BYTES: u32 = 2 * u16::MAX as u32;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub enum LayerKind {
@@ -78,7 +82,7 @@ impl Shape {
 /// Overflow-checked u32 product, by division: 64-bit arithmetic is off limits on the device.
 /// Not inlined: on the 16-bit device every call site would carry a division and a multiply.
 #[inline(never)]
-fn mul(a: u32, b: u32) -> Option<u32> {
+pub(crate) fn mul(a: u32, b: u32) -> Option<u32> {
     if b != 0 && a > u32::MAX / b {
         None
     } else {
@@ -375,9 +379,35 @@ pub struct ValidPlan {
     meta: PlanMeta,
     tensor_elements: u32,
     layout: NvmLayout,
+    /// Each layer as the engine walks it, computed here once rather than at every batch.
+    geos: [Geo; MAX_LAYERS],
 }
 
 impl ValidPlan {
+    /// A placeholder that [`validate_meta_bytes`] fills in place.
+    const EMPTY: ValidPlan = ValidPlan {
+        meta: PlanMeta {
+            plan_id: 0,
+            target: Target {
+                vm_bytes: 0,
+                nvm_bytes: 0,
+                profile: [0; 16],
+            },
+            input: Shape { h: 0, w: 0, c: 0 },
+            input_exp: 0,
+            layers: heapless::Vec::new(),
+        },
+        tensor_elements: 0,
+        layout: NvmLayout {
+            tensors: 0,
+            feature_maps: [0; 3],
+            feature_map_words: 0,
+            footprint: 0,
+            total_words: 0,
+        },
+        geos: [Geo::EMPTY; MAX_LAYERS],
+    };
+
     pub fn meta(&self) -> &PlanMeta {
         &self.meta
     }
@@ -386,6 +416,10 @@ impl ValidPlan {
     }
     pub fn layout(&self) -> &NvmLayout {
         &self.layout
+    }
+    /// The engine's view of each layer, in layer order.
+    pub fn geos(&self) -> &[Geo] {
+        &self.geos[..self.meta.layers.len()]
     }
     /// Number of Q15 values in the plan's tensor section.
     pub fn tensor_elements(&self) -> u32 {
@@ -707,11 +741,13 @@ fn check_layer(
     if tile_count.is_none() {
         return Err(LayerFault::Dimension);
     }
+    // The engine addresses its tile buffers in 16-bit words, whatever the device offers.
+    let have = limits.vm_bytes.min(MAX_VM_BYTES);
     let need = vm_need_bytes(l);
-    if need > limits.vm_bytes {
+    if need > have {
         return Err(LayerFault::Vm {
             need_bytes: need,
-            have_bytes: limits.vm_bytes,
+            have_bytes: have,
         });
     }
     let expected_w = if l.kind == LayerKind::GlobalAvgPool {
@@ -763,30 +799,51 @@ pub fn validate_meta(
     limits: &Limits,
 ) -> Result<ValidPlan, PlanError> {
     let layout = check_meta(&meta, tensor_elements, limits)?;
-    Ok(ValidPlan {
+    let mut plan = ValidPlan {
         meta,
         tensor_elements,
         layout,
-    })
+        geos: [Geo::EMPTY; MAX_LAYERS],
+    };
+    fill_geos(&plan.meta, &plan.layout, &mut plan.geos);
+    Ok(plan)
 }
 
 /// Decodes postcard metadata and validates it into `place` (left `None` on refusal), the way a
-/// small device wants it: the decoded metadata moves once, into `place`, instead of through a
-/// chain of return values on a stack of a few kilobytes.
+/// small device wants it: a validated plan is over a kilobyte, so it is built in `place`, field
+/// by field, instead of moving through a chain of return values on a stack of a few kilobytes.
 pub fn validate_meta_bytes(
     meta: &[u8],
     tensor_elements: u32,
     limits: &Limits,
     place: &mut Option<ValidPlan>,
 ) -> Result<(), PlanError> {
-    *place = None;
-    let meta = decode_meta(meta).ok_or(PlanError::Meta)?;
-    let layout = check_meta(&meta, tensor_elements, limits)?;
-    *place = Some(ValidPlan {
-        meta,
-        tensor_elements,
-        layout,
-    });
+    if place.is_none() {
+        // A constant assigned in place: no kilobyte temporary on the stack.
+        *place = Some(ValidPlan::EMPTY);
+    }
+    let result = match place.as_mut() {
+        Some(plan) => fill_plan(plan, meta, tensor_elements, limits),
+        None => Err(PlanError::Meta),
+    };
+    if result.is_err() {
+        *place = None;
+    }
+    result
+}
+
+/// Decodes, checks and lays out a plan into `plan`'s fields.
+#[inline(never)]
+fn fill_plan(
+    plan: &mut ValidPlan,
+    meta: &[u8],
+    tensor_elements: u32,
+    limits: &Limits,
+) -> Result<(), PlanError> {
+    plan.meta = decode_meta(meta).ok_or(PlanError::Meta)?;
+    plan.tensor_elements = tensor_elements;
+    plan.layout = check_meta(&plan.meta, tensor_elements, limits)?;
+    fill_geos(&plan.meta, &plan.layout, &mut plan.geos);
     Ok(())
 }
 
@@ -843,6 +900,28 @@ fn check_meta(
         footprint: fm2 + fm,
         total_words: total,
     })
+}
+
+/// Each checked layer as the engine walks it. A layer reads one feature map and alternates its
+/// output versions between the other two; the next layer reads the one its final version
+/// landed in.
+#[inline(never)]
+fn fill_geos(meta: &PlanMeta, layout: &NvmLayout, geos: &mut [Geo; MAX_LAYERS]) {
+    let maps = layout.feature_maps;
+    let mut input = 0;
+    for (g, l) in geos.iter_mut().zip(&meta.layers) {
+        let outs = match input {
+            0 => [1, 2],
+            1 => [0, 2],
+            _ => [0, 1],
+        };
+        *g = Geo::of(l, maps[input], [maps[outs[0]], maps[outs[1]]]);
+        input = if g.output_buffer() == maps[outs[0]] {
+            outs[0]
+        } else {
+            outs[1]
+        };
+    }
 }
 
 #[cfg(test)]

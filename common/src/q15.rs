@@ -2,12 +2,22 @@
 //! host and on the device alike.
 //!
 //! A tensor holds i16 values `q` with a per-tensor exponent `e`: the real value is
-//! `q · 2^(e − 15)`, so `e = 0` is plain Q15 in [−1, 1). A convolution output element is
-//! computed per input-channel tile: the products `x · w` of all its kernel taps (row-major) and
-//! the tile's channels (ascending) are accumulated in an i32 that saturates at every step; the
-//! sum is shifted right with rounding by the layer's `shift`, saturated to i16, and added with
-//! saturation to the running partial sum (which starts at the bias). Devices may use any
-//! hardware (MPY32, LEA) that gives exactly these results.
+//! `q · 2^(e − 15)`, so `e = 0` is plain Q15 in [−1, 1).
+//!
+//! **One output element, one input-channel tile** (a [`Window`]): an i32 accumulator starts at
+//! the rounding constant 2^(shift − 1) (0 for shift 0); every product `x · w` of the window —
+//! kernel taps row-major, the tile's channels ascending — is added with i32 saturation at every
+//! step; the result is the accumulator shifted right arithmetically by the layer's `shift` and
+//! saturated to i16. That contribution is added with i16 saturation to the running partial sum,
+//! which starts at the bias. GAP sums its pixels the same way with the one pooling weight.
+//!
+//! This is what the MSP430FR5994's MPY32 computes natively, so the device never reads or
+//! adds an intermediate sum (SLAU367P, §5.2.4.2 "Saturation Mode"): with MPYSAT set, a result
+//! that overflowed reads as the most positive or most negative value, and "the adjusted result
+//! is also used for successive multiply-and-accumulate operations" — a 16×16 MACS sequence is
+//! an i32 accumulator that saturates at every step, and it may be preloaded (here with the
+//! rounding constant) when MPYC is loaded with the preload's sign. Other devices may use any
+//! hardware that gives exactly these results.
 
 /// Saturates an i32 to the i16 range.
 #[inline]
@@ -27,60 +37,6 @@ pub const fn add_sat(a: i16, b: i16) -> i16 {
     a.saturating_add(b)
 }
 
-/// Arithmetic right shift by `shift` (0..=31) with rounding half up, saturating in i32.
-#[inline]
-pub const fn shift_round(acc: i32, shift: u8) -> i32 {
-    if shift == 0 {
-        acc
-    } else if shift >= 32 {
-        0
-    } else {
-        acc.saturating_add(1 << (shift - 1)) >> shift
-    }
-}
-
-/// Saturating i32 addition, the accumulator's step: out of line on the MSP430, where it is two
-/// dozen instructions that every inlined MAC site would repeat.
-#[cfg_attr(target_arch = "msp430", inline(never))]
-#[cfg_attr(not(target_arch = "msp430"), inline)]
-fn add_sat32(a: i32, b: i32) -> i32 {
-    a.saturating_add(b)
-}
-
-/// An i32 accumulator of Q15 products that saturates at every step.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Acc(pub i32);
-
-impl Acc {
-    #[inline]
-    pub fn add_product(&mut self, x: i16, w: i16) {
-        self.0 = add_sat32(self.0, i32::from(x) * i32::from(w));
-    }
-
-    /// Adds a dot product computed elsewhere (by a MAC unit), saturating.
-    #[inline]
-    pub fn add(&mut self, dot: i32) {
-        self.0 = add_sat32(self.0, dot);
-    }
-
-    /// The accumulated value as an i16 contribution: shifted with rounding, saturated.
-    #[inline]
-    pub const fn quantize(self, shift: u8) -> i16 {
-        sat16(shift_round(self.0, shift))
-    }
-}
-
-/// The MAC primitive: dot product of two equal-length Q15 vectors, accumulated in an i32 that
-/// saturates at every step. Extra elements of the longer slice are ignored.
-#[inline]
-pub fn dot(x: &[i16], w: &[i16]) -> i32 {
-    let mut acc = Acc(0);
-    for (&a, &b) in x.iter().zip(w) {
-        acc.add_product(a, b);
-    }
-    acc.0
-}
-
 /// ReLU in Q15.
 #[inline]
 pub const fn relu(x: i16) -> i16 {
@@ -91,6 +47,321 @@ pub const fn relu(x: i16) -> i16 {
     }
 }
 
+/// The accumulator of one output element over one window (see the module documentation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Acc {
+    sum: i32,
+    shift: u8,
+}
+
+impl Acc {
+    /// An accumulator preloaded with the rounding constant of a right shift by `shift`
+    /// (0..=31; validation bounds a layer's shift).
+    #[inline]
+    pub const fn new(shift: u8) -> Acc {
+        let sum = if shift == 0 || shift > 31 {
+            0
+        } else {
+            1 << (shift - 1)
+        };
+        Acc { sum, shift }
+    }
+
+    /// Adds one product with i32 saturation.
+    #[inline]
+    pub fn add_product(&mut self, x: i16, w: i16) {
+        self.sum = self.sum.saturating_add(i32::from(x) * i32::from(w));
+    }
+
+    /// The accumulator as it stands (the rounding constant included).
+    #[inline]
+    pub const fn sum(&self) -> i32 {
+        self.sum
+    }
+
+    /// The contribution: the sum shifted right arithmetically, saturated to i16.
+    #[inline]
+    pub const fn finish(&self) -> i16 {
+        if self.shift > 31 {
+            if self.sum < 0 {
+                -1
+            } else {
+                0
+            }
+        } else {
+            sat16(self.sum >> self.shift)
+        }
+    }
+}
+
+/// Where one output's products lie in the tile buffers: `rows` rows of `row` products, the
+/// inputs of a row contiguous and `x_step` words after the previous row's, the weights
+/// contiguous across all rows (the engine stores a weight tile output-channel major).
+///
+/// Built by [`Window::new`] only, so the spans and the rounding preload always agree with the
+/// shape: a device may bound-check a call against them alone. `repr(C)`: the MSP430 firmware
+/// reads the fields from assembly.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Window {
+    rows: u16,
+    row: u16,
+    x_step: u16,
+    depth: u16,
+    taps: u16,
+    shift: u16,
+    /// The accumulator's start, 2^(shift − 1) (0 for shift 0), as low and high words.
+    round: [u16; 2],
+    /// (rows − 1)·x_step + row and rows·row: the words of x and w the window reads.
+    x_span: u32,
+    w_span: u32,
+}
+
+impl Window {
+    /// A window of `rows` rows of `row` products, input rows `x_step` words apart, counted by
+    /// the cost model as `taps` MAC calls of `depth` products; `shift` (0..=31) finishes it.
+    pub const fn new(rows: u16, row: u16, x_step: u16, depth: u16, taps: u16, shift: u8) -> Window {
+        let round = Acc::new(shift).sum as u32;
+        let x_span = if rows == 0 {
+            0
+        } else {
+            (rows as u32 - 1) * x_step as u32 + row as u32
+        };
+        Window {
+            rows,
+            row,
+            x_step,
+            depth,
+            taps,
+            shift: shift as u16,
+            round: [round as u16, (round >> 16) as u16],
+            x_span,
+            w_span: rows as u32 * row as u32,
+        }
+    }
+
+    pub const fn rows(&self) -> u16 {
+        self.rows
+    }
+    pub const fn row(&self) -> u16 {
+        self.row
+    }
+    pub const fn x_step(&self) -> u16 {
+        self.x_step
+    }
+    pub const fn depth(&self) -> u16 {
+        self.depth
+    }
+    pub const fn taps(&self) -> u16 {
+        self.taps
+    }
+    pub const fn shift(&self) -> u8 {
+        self.shift as u8
+    }
+    /// The accumulator's starting value (the rounding constant).
+    pub const fn round(&self) -> i32 {
+        (self.round[0] as u32 | ((self.round[1] as u32) << 16)) as i32
+    }
+    /// Words of x the window reaches from its first input.
+    pub const fn x_span(&self) -> u32 {
+        self.x_span
+    }
+    /// Weights the window reads.
+    pub const fn w_span(&self) -> u32 {
+        self.w_span
+    }
+}
+
+/// An output tile as the MAC unit computes it in one call: `out_rows` × `out_cols` pixels of `tm`
+/// outputs each, every output one [`Window`]. Pixel (r, c) reads its window from x at
+/// `r·x_row + c·x_col`, its outputs are at `out[r·o_row + c·o_col..][..tm]`, and output channel
+/// mm's weights start at `mm·w_span` (the same weights for every pixel).
+///
+/// Built by [`MacTile::new`] only, so the extents always agree with the shape (a device bounds a
+/// whole tile with three comparisons). `repr(C)`: the MSP430 firmware reads it from assembly.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MacTile {
+    win: Window,
+    tm: u16,
+    out_rows: u16,
+    out_cols: u16,
+    x_col: u16,
+    x_row: u16,
+    o_col: u16,
+    o_row: u16,
+    /// Words of x, w and out the tile reaches from their starts (saturated at the maximum:
+    /// such a tile fits no buffer).
+    x_extent: u32,
+    w_extent: u32,
+    o_extent: u32,
+}
+
+impl MacTile {
+    /// A tile of no outputs.
+    pub const EMPTY: MacTile = MacTile {
+        win: Window::new(0, 0, 0, 1, 0, 0),
+        tm: 0,
+        out_rows: 0,
+        out_cols: 0,
+        x_col: 0,
+        x_row: 0,
+        o_col: 0,
+        o_row: 0,
+        x_extent: 0,
+        w_extent: 0,
+        o_extent: 0,
+    };
+
+    /// A tile of `out_rows` × `out_cols` pixels of `tm` outputs over windows `win`, with these
+    /// strides between pixels (input words: `x_row`, `x_col`; output words: `o_row`, `o_col`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        win: Window,
+        tm: u16,
+        out_rows: u16,
+        out_cols: u16,
+        x_row: u16,
+        x_col: u16,
+        o_row: u16,
+        o_col: u16,
+    ) -> MacTile {
+        let span = |n: u16, stride: u16| u32::from(n.saturating_sub(1)) * u32::from(stride);
+        let empty = tm == 0 || out_rows == 0 || out_cols == 0;
+        let sum = |a: u32, b: u32, c: u32| a.checked_add(b).and_then(|s| s.checked_add(c));
+        let x_extent = sum(span(out_rows, x_row), span(out_cols, x_col), win.x_span());
+        let o_extent = sum(span(out_rows, o_row), span(out_cols, o_col), u32::from(tm));
+        let w_extent = crate::plan::mul(win.w_span(), u32::from(tm));
+        let ext = |e: Option<u32>| if empty { 0 } else { e.unwrap_or(u32::MAX) };
+        MacTile {
+            win,
+            tm,
+            out_rows,
+            out_cols,
+            x_col,
+            x_row,
+            o_col,
+            o_row,
+            x_extent: ext(x_extent),
+            w_extent: ext(w_extent),
+            o_extent: ext(o_extent),
+        }
+    }
+
+    pub const fn window(&self) -> &Window {
+        &self.win
+    }
+    pub const fn tm(&self) -> u16 {
+        self.tm
+    }
+    pub const fn out_rows(&self) -> u16 {
+        self.out_rows
+    }
+    pub const fn out_cols(&self) -> u16 {
+        self.out_cols
+    }
+    pub const fn x_row(&self) -> u16 {
+        self.x_row
+    }
+    pub const fn x_col(&self) -> u16 {
+        self.x_col
+    }
+    pub const fn o_row(&self) -> u16 {
+        self.o_row
+    }
+    pub const fn o_col(&self) -> u16 {
+        self.o_col
+    }
+    /// Outputs of the tile.
+    pub fn outputs(&self) -> u32 {
+        u32::from(self.out_rows) * u32::from(self.out_cols) * u32::from(self.tm)
+    }
+    pub const fn x_extent(&self) -> u32 {
+        self.x_extent
+    }
+    pub const fn w_extent(&self) -> u32 {
+        self.w_extent
+    }
+    pub const fn o_extent(&self) -> u32 {
+        self.o_extent
+    }
+}
+
+/// The reference for a whole output tile: [`pixel`] for each of its pixels. `None` (and `out`
+/// untouched) if the tile reaches past any buffer.
+pub fn tile(x: &[i16], w: &[i16], out: &mut [i16], t: &MacTile, relu: bool) -> Option<()> {
+    let fits = |len: usize, extent: u32| u32::try_from(len).is_ok_and(|l| l >= extent);
+    if !(fits(x.len(), t.x_extent) && fits(w.len(), t.w_extent) && fits(out.len(), t.o_extent)) {
+        return None;
+    }
+    let tm = usize::from(t.tm);
+    if tm == 0 {
+        return Some(());
+    }
+    for r in 0..usize::from(t.out_rows) {
+        for c in 0..usize::from(t.out_cols) {
+            let xs = &x[r * usize::from(t.x_row) + c * usize::from(t.x_col)..];
+            let o = r * usize::from(t.o_row) + c * usize::from(t.o_col);
+            pixel(xs, w, &t.win, &mut out[o..o + tm], relu)?;
+        }
+    }
+    Some(())
+}
+
+/// The reference MAC: one output's contribution over `win`, or `None` if the window reaches
+/// past either buffer.
+pub fn window(x: &[i16], w: &[i16], win: &Window) -> Option<i16> {
+    let fits = |len: usize, span: u32| u32::try_from(len).is_ok_and(|len| len >= span);
+    if !fits(x.len(), win.x_span) || !fits(w.len(), win.w_span) {
+        return None;
+    }
+    let row = usize::from(win.row);
+    let mut acc = Acc::new(win.shift());
+    for r in 0..usize::from(win.rows) {
+        let xs = &x[r * usize::from(win.x_step)..][..row];
+        for (&a, &b) in xs.iter().zip(&w[r * row..][..row]) {
+            acc.add_product(a, b);
+        }
+    }
+    Some(acc.finish())
+}
+
+/// The reference for one output pixel over one input-channel tile: for each output channel
+/// `mm < out.len()`, `out[mm]` gains [`window`] of `x` and the weights from `mm·w_span`
+/// (saturating), then ReLU if `relu`. `None` (and `out` untouched) if the windows reach past
+/// either buffer.
+pub fn pixel(x: &[i16], w: &[i16], win: &Window, out: &mut [i16], relu: bool) -> Option<()> {
+    let span = win.w_span() as usize;
+    let need = span.checked_mul(out.len())?;
+    if w.len() < need || u32::try_from(x.len()).map_or(true, |l| l < win.x_span()) {
+        return None;
+    }
+    for (mm, o) in out.iter_mut().enumerate() {
+        let v = add_sat(*o, window(x, &w[mm * span..], win)?);
+        *o = if relu { self::relu(v) } else { v };
+    }
+    Some(())
+}
+
+/// The reference for one GAP tile: `x` holds `pixels` pixels of `out.len()` channels
+/// (channel-minor); channel mm's output gains Σ_p x[p·channels + mm]·w, finished with `shift`
+/// (saturating), then ReLU if `relu`. `None` (and `out` untouched) if `x` is too short.
+pub fn pool(x: &[i16], w: i16, out: &mut [i16], pixels: u16, shift: u8, relu: bool) -> Option<()> {
+    let tm = out.len();
+    if x.len() < usize::from(pixels).checked_mul(tm)? {
+        return None;
+    }
+    for (mm, o) in out.iter_mut().enumerate() {
+        let mut acc = Acc::new(shift);
+        for p in 0..usize::from(pixels) {
+            acc.add_product(x[p * tm + mm], w);
+        }
+        let v = add_sat(*o, acc.finish());
+        *o = if relu { self::relu(v) } else { v };
+    }
+    Some(())
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -98,34 +369,117 @@ mod tests {
     use proptest::prelude::*;
     use std::vec::Vec;
 
+    fn one_row(len: u16, shift: u8) -> Window {
+        Window::new(1, len, len, len, 1, shift)
+    }
+
     #[test]
     fn edge_values() {
         assert_eq!(sat16(40000), i16::MAX);
         assert_eq!(sat16(-40000), i16::MIN);
-        assert_eq!(shift_round(3, 1), 2);
-        assert_eq!(shift_round(-3, 1), -1);
-        assert_eq!(shift_round(i32::MAX, 15), 65535);
-        assert_eq!(shift_round(5, 40), 0);
-        assert_eq!(dot(&[i16::MIN; 4], &[i16::MIN; 4]), i32::MAX);
-        assert_eq!(dot(&[16384, -16384], &[16384, 16384]), 0);
-        // 0.5 * 0.5 = 0.25 in Q15 after a shift of 15.
-        assert_eq!(Acc(dot(&[16384], &[16384])).quantize(15), 8192);
+        // 0.5 · 0.5 = 0.25 in Q15 after a shift of 15.
+        assert_eq!(window(&[16384], &[16384], &one_row(1, 15)), Some(8192));
+        // Rounding half up: 3 >> 1 with the constant 1 preloaded is 2; −3 gives −1.
+        let mut a = Acc::new(1);
+        a.add_product(3, 1);
+        assert_eq!(a.finish(), 2);
+        let mut a = Acc::new(1);
+        a.add_product(-3, 1);
+        assert_eq!(a.finish(), -1);
+        // Saturation is sticky in the order the products come: +max then a large negative
+        // product leaves max − 2^30, not the exact sum.
+        let mut a = Acc::new(0);
+        for _ in 0..3 {
+            a.add_product(i16::MIN, i16::MIN);
+        }
+        assert_eq!(a.sum(), i32::MAX);
+        a.add_product(i16::MIN, i16::MAX);
+        assert_eq!(a.sum(), i32::MAX - 32768 * 32767);
+        // Shift 0 and 31.
+        assert_eq!(window(&[2, 3], &[5, 7], &one_row(2, 0)), Some(31));
+        assert_eq!(Acc::new(31).sum(), 1 << 30);
+        assert_eq!(Window::new(1, 1, 1, 1, 1, 31).round(), 1 << 30);
+        assert_eq!(Window::new(0, 4, 4, 4, 0, 3).x_span(), 0);
+        // Too short a buffer is refused, not read past.
+        assert_eq!(window(&[1, 2], &[1, 2, 3], &one_row(3, 0)), None);
+        // Pooling 3 pixels of 2 channels by 2, shift 1 (rounding half up), into 1 and 0.
+        let mut out = [1, 0];
+        assert_eq!(
+            pool(&[1, 2, 3, 4, 5, -6], 2, &mut out, 3, 1, true),
+            Some(())
+        );
+        assert_eq!(out, [1 + 9, 0]);
+        assert_eq!(pool(&[1, 2, 3, 4, 5], 2, &mut out, 3, 1, false), None);
+        assert_eq!(out, [10, 0]);
+    }
+
+    #[test]
+    fn a_tile_walks_its_pixels_with_their_strides() {
+        // 2 x 2 pixels of 2 outputs over 1-product windows; x pixels 1 (col) and 10 (row)
+        // apart, outputs 3 (col) and 7 (row) apart.
+        let win = one_row(1, 0);
+        let t = MacTile::new(win, 2, 2, 2, 10, 1, 7, 3);
+        assert_eq!(t.x_extent(), 12);
+        assert_eq!(t.w_extent(), 2);
+        assert_eq!(t.o_extent(), 12);
+        let x: Vec<i16> = (0..12).collect();
+        let w = [1, -1];
+        let mut out = [0i16; 12];
+        assert_eq!(tile(&x, &w, &mut out, &t, false), Some(()));
+        assert_eq!(out, [0, 0, 0, 1, -1, 0, 0, 10, -10, 0, 11, -11]);
+        assert_eq!(tile(&x[..11], &w, &mut out, &t, false), None);
+        assert_eq!(tile(&x, &w, &mut out[..11], &t, false), None);
+        // An empty tile touches nothing.
+        let none = MacTile::new(win, 0, 2, 2, 10, 1, 7, 3);
+        assert_eq!(tile(&[], &[], &mut [], &none, false), Some(()));
+    }
+
+    #[test]
+    fn a_pixel_adds_one_window_per_output_channel_then_relu() {
+        let win = one_row(2, 0);
+        let (x, w) = ([1, 2], [1, 1, -5, -5, 3, 0]);
+        let mut out = [10, 10, i16::MAX];
+        assert_eq!(pixel(&x, &w, &win, &mut out, true), Some(()));
+        assert_eq!(out, [13, 0, i16::MAX]);
+        assert_eq!(pixel(&x, &w[..5], &win, &mut out, false), None);
+        assert_eq!(out, [13, 0, i16::MAX]);
+    }
+
+    #[test]
+    fn a_window_walks_rows_x_step_apart_and_weights_contiguously() {
+        // Two rows of two: x rows at 0 and 3, w contiguous.
+        let x = [1, 2, 100, 3, 4];
+        let w = [10, 20, 30, 40];
+        let win = Window::new(2, 2, 3, 1, 4, 0);
+        assert_eq!(win.x_span(), 5);
+        assert_eq!(win.w_span(), 4);
+        assert_eq!(window(&x, &w, &win), Some(10 + 40 + 90 + 160));
     }
 
     proptest! {
-        /// Without saturation the accumulator is exact integer arithmetic.
+        /// Without saturation the accumulator is exact integer arithmetic, rounded half up.
         #[test]
-        fn dot_is_exact_when_small(v in prop::collection::vec((-2000i16..2000, -2000i16..2000), 0..64)) {
+        fn exact_when_small(v in prop::collection::vec((-2000i16..2000, -2000i16..2000), 1..64),
+                            shift in 0u8..32) {
             let (x, w): (Vec<i16>, Vec<i16>) = v.into_iter().unzip();
             let exact: i64 = x.iter().zip(&w).map(|(&a, &b)| i64::from(a) * i64::from(b)).sum();
-            prop_assert_eq!(i64::from(dot(&x, &w)), exact);
+            let round = if shift == 0 { 0 } else { 1i64 << (shift - 1) };
+            let want = ((exact + round) >> shift).clamp(-32768, 32767);
+            let got = window(&x, &w, &one_row(x.len() as u16, shift)).unwrap();
+            prop_assert_eq!(i64::from(got), want);
         }
 
-        /// Rounding shift equals floor((x + 2^(s-1)) / 2^s) computed in i64, saturated.
+        /// The accumulator is `clamp(sum + product)` at every step, as wide arithmetic says.
         #[test]
-        fn shift_round_matches_wide_arithmetic(x in any::<i32>(), s in 1u8..32) {
-            let wide = (i64::from(x) + (1i64 << (s - 1))).min(i64::from(i32::MAX)) >> s;
-            prop_assert_eq!(i64::from(shift_round(x, s)), wide);
+        fn saturates_at_every_step(v in prop::collection::vec((any::<i16>(), any::<i16>()), 0..40)) {
+            let mut acc = Acc::new(0);
+            let mut wide: i64 = 0;
+            for &(a, b) in &v {
+                acc.add_product(a, b);
+                wide = (wide + i64::from(a) * i64::from(b))
+                    .clamp(i64::from(i32::MIN), i64::from(i32::MAX));
+                prop_assert_eq!(i64::from(acc.sum()), wide);
+            }
         }
     }
 }

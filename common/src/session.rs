@@ -17,8 +17,9 @@
 //! validation gets its head written, and the single active word switches to it. A
 //! half-received or refused plan therefore never replaces the good one.
 
-use crate::engine::{Block, Engine, EngineError, Mac, Nvm, Step};
-use crate::plan::{Limits, ValidPlan, FORMAT_VERSION};
+use crate::engine::{Block, Blocks, Engine, EngineError, Mac, Nvm, Step};
+use crate::plan::{Limits, ValidPlan, FOOTPRINT_SLOT_WORDS, FORMAT_VERSION};
+use crate::q15::{MacTile, Window};
 use crate::upload::{ChunkError, PlanReceiver, UploadError, HEAD_WORDS};
 use crate::wire::{
     decode_message, BenchKind, Capabilities, Count48, DeviceMsg, ErrorCode, FrameError, HostMsg,
@@ -29,6 +30,12 @@ use crate::wire::{
 pub trait Device: Nvm + Mac<Error = <Self as Nvm>::Error> {
     /// A wrapping count of CPU cycles while powered.
     fn cycles(&mut self) -> u32;
+
+    /// Keeps the session's own writes to itself in program order across this point. A device
+    /// that keeps its [`Session`] in memory which survives resets (the LaunchPad: FRAM)
+    /// implements it as a compiler barrier, so that a power failure can never find a later
+    /// write done and an earlier one not; for a session in RAM it does nothing.
+    fn persist_barrier(&mut self) {}
 }
 
 /// A device's failure (for a simulator: its power failing).
@@ -166,15 +173,48 @@ impl<D: Nvm> Nvm for InSlot<'_, D> {
     fn write(&mut self, block: Block, addr: u32, data: &[i16]) -> Result<(), DevError<D>> {
         self.dev.write(block, self.base + addr, data)
     }
+    fn read_blocks(
+        &mut self,
+        block: Block,
+        addr: u32,
+        tile: &Blocks,
+        buf: &mut [i16],
+    ) -> Result<(), DevError<D>> {
+        self.dev.read_blocks(block, self.base + addr, tile, buf)
+    }
+    fn write_blocks(
+        &mut self,
+        block: Block,
+        addr: u32,
+        tile: &Blocks,
+        data: &[i16],
+    ) -> Result<(), DevError<D>> {
+        self.dev.write_blocks(block, self.base + addr, tile, data)
+    }
 }
 
 impl<D: Device> Mac for InSlot<'_, D> {
     type Error = <D as Nvm>::Error;
-    fn dot(&mut self, x: &[i16], w: &[i16]) -> Result<i32, Self::Error> {
-        self.dev.dot(x, w)
+    fn mac(
+        &mut self,
+        x: &[i16],
+        w: &[i16],
+        out: &mut [i16],
+        tile: &MacTile,
+        relu: bool,
+    ) -> Result<(), Self::Error> {
+        self.dev.mac(x, w, out, tile, relu)
     }
-    fn pool(&mut self, acc: &mut crate::q15::Acc, x: i16, w: i16) -> Result<(), Self::Error> {
-        self.dev.pool(acc, x, w)
+    fn pool(
+        &mut self,
+        x: &[i16],
+        w: i16,
+        out: &mut [i16],
+        pixels: u16,
+        shift: u8,
+        relu: bool,
+    ) -> Result<(), Self::Error> {
+        self.dev.pool(x, w, out, pixels, shift, relu)
     }
 }
 
@@ -318,17 +358,39 @@ impl<E> From<ChunkError<E>> for InstallError<E> {
     }
 }
 
+/// Products per output of the `Outputs` benchmark.
+const OUTPUT_BENCH_PRODUCTS: usize = 8;
+
+/// Marks a slot's decoded plan as a validated image of the head stored in that slot.
+const CACHE_VALID: u16 = 0xCAC4;
+
+/// What identifies a stored plan head: the CRC-32 and length its preamble announces (the CRC
+/// covers the plan id and everything else of the plan).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HeadKey {
+    pub crc32: u32,
+    pub len: u32,
+}
+
 /// One device's protocol state. Everything that must survive a reset is in NVM; the rest
-/// ([`PlanReceiver`] progress, the decoded plans) is rebuilt by [`Session::boot`].
+/// ([`PlanReceiver`] progress, which plan and run are active) is rebuilt by [`Session::boot`].
 ///
 /// On a small device the session lives in a static ([`Session::new`] is `const`) and every
-/// plan is decoded in place: a validated plan is about half a kilobyte.
+/// plan is decoded in place. A device that keeps that static in memory which survives resets
+/// (the LaunchPad: FRAM) also keeps the decoded plans: [`Session::boot`] then checks the stored
+/// head's key against the decoded plan's instead of decoding and validating the head again.
+/// The cache flag of a slot is cleared before its plan or key changes and set after both are
+/// whole, so a power failure in between leaves a slot that is simply validated again.
 pub struct Session {
     config: Config,
     derived: Derived,
     rx: PlanReceiver,
     /// The decoded plan of each slot (the staging slot's is scratch until it is activated).
     plans: [Option<ValidPlan>; 2],
+    /// `plans[s]` is the validated image of the head whose key is `keys[s]` while
+    /// `cached[s] == CACHE_VALID`.
+    keys: [HeadKey; 2],
+    cached: [u16; 2],
     /// The active slot.
     active: Option<u8>,
     /// A run is in progress (armed in NVM).
@@ -362,6 +424,8 @@ impl Session {
             config,
             rx: PlanReceiver::new(),
             plans: [None, None],
+            keys: [HeadKey { crc32: 0, len: 0 }; 2],
+            cached: [0, 0],
             active: None,
             running: false,
             mode: RunMode::Continuous,
@@ -379,7 +443,6 @@ impl Session {
     #[inline(never)]
     pub fn boot<D: Device>(&mut self, dev: &mut D) -> Result<(), DevError<D>> {
         self.rx = PlanReceiver::new();
-        self.plans = [None, None];
         self.active = None;
         self.running = false;
         self.mark = dev.cycles();
@@ -400,15 +463,24 @@ impl Session {
             self.counters = c;
         }
         let slot = (active & 1) as u8;
-        let limits = self.derived.limits;
+        let s = usize::from(slot);
         let at = self.slot_at(slot);
-        let place = &mut self.plans[usize::from(slot)];
-        match self.rx.load_head(dev, at, &limits, place) {
-            Ok(()) => self.active = Some(slot),
-            Err(ChunkError::Device(e)) => return Err(e),
-            // A damaged head: the device has no plan (and says so) rather than a wrong one.
-            Err(ChunkError::Upload(_)) => return Ok(()),
+        let key = PlanReceiver::stored_key(dev, at)?;
+        let cached = self.cached[s] == CACHE_VALID && self.plans[s].is_some();
+        if !(cached && key == Some(self.keys[s])) {
+            self.invalidate(dev, slot);
+            let limits = self.derived.limits;
+            match self.rx.load_head(dev, at, &limits, &mut self.plans[s]) {
+                Ok(()) => {}
+                Err(ChunkError::Device(e)) => return Err(e),
+                // A damaged head: the device has no plan (and says so) rather than a wrong one.
+                Err(ChunkError::Upload(_)) => return Ok(()),
+            }
+            if let Some(key) = key {
+                self.validated(dev, slot, key);
+            }
         }
+        self.active = Some(slot);
         if armed && self.plan_id() == Some(header.plan_id) {
             self.mode = header.mode;
             self.running = true;
@@ -472,6 +544,8 @@ impl Session {
             ),
             HostMsg::PlanBegin { len, crc32 } => {
                 let staging = self.staging_slot();
+                // The staging slot's NVM is about to change under its decoded plan.
+                self.invalidate(dev, staging);
                 let at = self.slot_at(staging) + HEAD_WORDS;
                 match self.rx.begin(len, crc32, self.derived.max_plan_bytes, at) {
                     Ok(()) => DeviceMsg::Ack { next: 0 },
@@ -525,6 +599,22 @@ impl Session {
         slot_at(self.derived.slot_words, slot)
     }
 
+    /// Marks a slot's decoded plan stale, before it or the head it mirrors changes.
+    fn invalidate<D: Device>(&mut self, dev: &mut D, slot: u8) {
+        self.cached[usize::from(slot & 1)] = 0;
+        // The flag lands before anything the cache covers is touched.
+        dev.persist_barrier();
+    }
+
+    /// Marks a slot's freshly decoded plan as the image of the head with `key`.
+    fn validated<D: Device>(&mut self, dev: &mut D, slot: u8, key: HeadKey) {
+        let s = usize::from(slot & 1);
+        self.keys[s] = key;
+        // Plan and key are whole before the flag says so.
+        dev.persist_barrier();
+        self.cached[s] = CACHE_VALID;
+    }
+
     /// A run was just armed in NVM ([`Header::arm`] left the counters at zero, sequence 1).
     fn armed(&mut self, mode: RunMode) {
         self.running = true;
@@ -559,9 +649,10 @@ impl Session {
         let staging = self.staging_slot();
         let limits = self.derived.limits;
         let at = self.slot_at(staging);
+        self.invalidate(dev, staging);
         let place = &mut self.plans[usize::from(staging)];
         match self.rx.commit_into(dev, at, &limits, place) {
-            Ok(()) => {}
+            Ok(key) => self.validated(dev, staging, key),
             Err(ChunkError::Upload(e)) => return Ok(Err(e)),
             Err(ChunkError::Device(e)) => return Err(e),
         }
@@ -685,14 +776,30 @@ impl Session {
         let scratch = self.slot_at(self.staging_slot()) + HEAD_WORDS;
         let fits_vm = match kind {
             BenchKind::Mac => 2 * n_words <= vm.len(),
+            BenchKind::Pool => n_words >= 1 && n_words < vm.len(),
+            // n outputs of OUTPUT_BENCH_PRODUCTS products: x, n windows of weights, n outputs.
+            BenchKind::Outputs => {
+                OUTPUT_BENCH_PRODUCTS + (OUTPUT_BENCH_PRODUCTS + 1) * n_words <= vm.len()
+            }
             _ => n_words <= vm.len(),
         };
-        let fits_nvm = u32::from(n) <= self.derived.limits.nvm_bytes / 2;
+        // The block benchmarks spread n blocks two words apart.
+        let fits_nvm = 2 * u32::from(n) <= self.derived.limits.nvm_bytes / 2;
         if !fits_vm || !fits_nvm || kind == BenchKind::Boot {
             return Ok(Some(error(ErrorCode::Unsupported, u32::from(n))));
         }
         // An upload in progress would be overwritten: it is abandoned.
         self.rx = PlanReceiver::new();
+        // What the benchmarks send and multiply is defined (a device may start with its tile
+        // buffers as its RAM came up).
+        vm.fill(0);
+        // As the engine's are, the MAC window is made before the timed loop.
+        let mac = if kind == BenchKind::Outputs {
+            let k = OUTPUT_BENCH_PRODUCTS as u16;
+            MacTile::new(Window::new(1, k, k, k, 1, 15), n, 1, 1, 0, 0, n, n)
+        } else {
+            MacTile::new(Window::new(1, n, n, n, 1, 15), 1, 1, 1, 0, 0, 1, 1)
+        };
         let start = dev.cycles();
         let mut sink = 0i32;
         for _ in 0..reps {
@@ -704,12 +811,48 @@ impl Session {
                     &vm[..n_words],
                 )?,
                 BenchKind::Mac => {
+                    // One output of n products.
                     let (x, w) = vm.split_at(n_words);
-                    sink = sink.wrapping_add(dev.dot(x, &w[..n_words])?);
+                    let mut out = [0i16; 1];
+                    dev.mac(x, w, &mut out, &mac, false)?;
+                    sink = sink.wrapping_add(i32::from(out[0]));
+                }
+                BenchKind::Outputs => {
+                    // n outputs in one call.
+                    let (x, rest) = vm.split_at_mut(OUTPUT_BENCH_PRODUCTS);
+                    let (w, out) = rest.split_at_mut(OUTPUT_BENCH_PRODUCTS * n_words);
+                    dev.mac(x, w, &mut out[..n_words], &mac, false)?;
+                    sink = sink.wrapping_add(i32::from(out[0]));
+                }
+                BenchKind::Pool => {
+                    // One channel of n pixels, a pooling weight of 1/n as a GAP layer has.
+                    let (x, out) = vm.split_at_mut(n_words);
+                    dev.pool(x, (0x7fff / n) as i16, &mut out[..1], n, 15, false)?;
+                    sink = sink.wrapping_add(i32::from(out[0]));
+                }
+                BenchKind::ReadBlocks => {
+                    let tile = Blocks::new(1, n, 1, 0, 2, 0, 1);
+                    dev.read_blocks(Block::Ifm, scratch, &tile, &mut vm[..n_words])?;
+                }
+                BenchKind::WriteBlocks => {
+                    let tile = Blocks::new(1, n, 1, 0, 2, 0, 1);
+                    let order = crate::LoopOrder::ReuseO;
+                    dev.write_blocks(Block::Output(order), scratch, &tile, &vm[..n_words])?;
                 }
                 BenchKind::Commit => {
                     dev.write(Block::Footprint, scratch, &[sink as i16, 0, 0])?;
                     dev.write(Block::Footprint, scratch + 3, &[1])?;
+                }
+                BenchKind::Batch => {
+                    // The NVM traffic of `Session::step` around the engine's batch.
+                    let mut fp = [0i16; 2 * FOOTPRINT_SLOT_WORDS as usize];
+                    dev.read(Block::Footprint, scratch, &mut fp)?;
+                    dev.write(Block::Footprint, scratch, &[sink as i16, fp[0], fp[1]])?;
+                    dev.write(Block::Footprint, scratch + 3, &[1])?;
+                    let counters = [fp[2], fp[3], fp[4], fp[5], fp[6]];
+                    dev.write(Block::Footprint, scratch + 8, &counters)?;
+                    dev.write(Block::Footprint, scratch + 13, &[2])?;
+                    sink = sink.wrapping_add(dev.cycles() as i32);
                 }
                 BenchKind::Boot => {}
             }
@@ -737,6 +880,7 @@ impl Session {
             None => 0,
         };
         let staging = self.staging_slot();
+        self.invalidate(dev, staging);
         let at = self.slot_at(staging) + HEAD_WORDS;
         let len = u32::try_from(plan.len()).unwrap_or(u32::MAX);
         self.rx

@@ -13,6 +13,7 @@ use crate::engine::{Block, Nvm};
 use crate::plan::{
     validate_meta_bytes, Limits, PlanError, Preamble, ValidPlan, META_MAX_LEN, PREAMBLE_LEN,
 };
+use crate::session::HeadKey;
 
 static CRC32: Crc<u32> = Crc::<u32>::new(&CRC_32_ISO_HDLC);
 
@@ -223,20 +224,47 @@ impl PlanReceiver {
     /// plan's head, [`HEAD_WORDS`] words, little-endian byte pairs) at NVM word `head_at`, so a
     /// device that reboots can re-validate its plan with [`PlanReceiver::load_head`]. The upload
     /// ends either way.
+    ///
+    /// Returns the stored head's key (what [`PlanReceiver::stored_key`] reads back).
     pub fn commit_into<N: Nvm>(
         &mut self,
         nvm: &mut N,
         head_at: u32,
         limits: &Limits,
         place: &mut Option<ValidPlan>,
-    ) -> Result<(), ChunkError<N::Error>> {
+    ) -> Result<HeadKey, ChunkError<N::Error>> {
+        let key = self.state.as_ref().map(|r| HeadKey {
+            crc32: r.crc,
+            len: r.len,
+        });
         self.commit_to(limits, place).map_err(ChunkError::Upload)?;
-        for (i, pair) in self.head.chunks(2).enumerate() {
-            let word = i16::from_le_bytes([pair[0], pair.get(1).copied().unwrap_or(0)]);
-            nvm.write(Block::Weights, head_at + i as u32, &[word])
+        let mut buf = [0i16; HEAD_IO_WORDS];
+        for (i, bytes) in self.head.chunks(2 * HEAD_IO_WORDS).enumerate() {
+            let n = bytes.len().div_ceil(2);
+            for (w, pair) in buf.iter_mut().zip(bytes.chunks(2)) {
+                *w = i16::from_le_bytes([pair[0], pair.get(1).copied().unwrap_or(0)]);
+            }
+            let at = head_at + (i * HEAD_IO_WORDS) as u32;
+            nvm.write(Block::Weights, at, &buf[..n])
                 .map_err(ChunkError::Device)?;
         }
-        Ok(())
+        // commit_to succeeded, so an upload was in progress.
+        Ok(key.unwrap_or_default())
+    }
+
+    /// The key of the head stored at `head_at` (its preamble's CRC and length), if the preamble
+    /// is one this device reads.
+    pub fn stored_key<N: Nvm>(nvm: &mut N, head_at: u32) -> Result<Option<HeadKey>, N::Error> {
+        let mut w = [0i16; PREAMBLE_LEN / 2];
+        nvm.read(Block::Weights, head_at, &mut w)?;
+        let mut bytes = [0u8; PREAMBLE_LEN];
+        for (pair, v) in bytes.chunks_exact_mut(2).zip(w) {
+            pair.copy_from_slice(&v.to_le_bytes());
+        }
+        Ok(Preamble::read(&bytes).ok().map(|p| HeadKey {
+            crc32: p.crc32,
+            len: p.total_len,
+        }))
     }
 
     /// Re-validates a plan from a head stored by [`PlanReceiver::commit_into`] into `place`:
@@ -252,14 +280,18 @@ impl PlanReceiver {
     ) -> Result<(), ChunkError<N::Error>> {
         *place = None;
         self.state = None;
-        let mut word = [0i16; 1];
-        for (i, pair) in self.head.chunks_mut(2).enumerate() {
-            nvm.read(Block::Weights, head_at + i as u32, &mut word)
+        let mut buf = [0i16; HEAD_IO_WORDS];
+        for (i, bytes) in self.head.chunks_mut(2 * HEAD_IO_WORDS).enumerate() {
+            let n = bytes.len().div_ceil(2);
+            let at = head_at + (i * HEAD_IO_WORDS) as u32;
+            nvm.read(Block::Weights, at, &mut buf[..n])
                 .map_err(ChunkError::Device)?;
-            let [lo, hi] = word[0].to_le_bytes();
-            pair[0] = lo;
-            if let Some(b) = pair.get_mut(1) {
-                *b = hi;
+            for (pair, w) in bytes.chunks_mut(2).zip(buf) {
+                let [lo, hi] = w.to_le_bytes();
+                pair[0] = lo;
+                if let Some(b) = pair.get_mut(1) {
+                    *b = hi;
+                }
             }
         }
         let p =
@@ -270,6 +302,10 @@ impl PlanReceiver {
 
 /// Words a stored plan head (preamble and the largest metadata) takes in NVM.
 pub const HEAD_WORDS: u32 = HEAD_LEN.div_ceil(2) as u32;
+
+/// Words moved per NVM access when a head is stored or read back (a stack buffer's worth: on
+/// the MSP430 each access is a DMA set-up, so one per word made a boot take tens of ms).
+const HEAD_IO_WORDS: usize = 32;
 
 /// Decodes the metadata of `head` and validates it against the tensor section the preamble
 /// announces, into `place`. Not inlined: the decoder's temporaries are large for a small stack

@@ -179,6 +179,19 @@ pub enum BenchKind {
     Commit,
     /// Boot to ready (measured at the next boot).
     Boot,
+    /// A batch's bookkeeping: the footprint read, its commit, the run counters' commit and a
+    /// cycle-counter read.
+    Batch,
+    /// One MAC call of `n` outputs, each of 8 products (with `Mac`, it separates what an output
+    /// costs from what a call does).
+    Outputs,
+    /// One tile transfer (`Nvm::read_blocks`) of `n` blocks of one word: what a block costs
+    /// inside a transfer, apart from what the transfer's call costs.
+    ReadBlocks,
+    /// The same for `Nvm::write_blocks`.
+    WriteBlocks,
+    /// One `Mac::pool` call of one channel over `n` pixels: what a pooled element costs.
+    Pool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -118,6 +118,47 @@ pub fn build(
     Ok(out)
 }
 
+/// Why a random plan could not be made.
+#[derive(Debug, Error)]
+pub enum RandomPlanError {
+    #[error("{0}")]
+    Network(String),
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+    #[error(transparent)]
+    Settings(#[from] crate::model::SettingsError),
+    /// The network has no feasible design (with the explorer's reason).
+    #[error("the network has no feasible design: {0}")]
+    Infeasible(String),
+    #[error(transparent)]
+    Build(#[from] PlanBuildError),
+}
+
+/// A plan of `arch` in `space` with random Q15 weights (seeded; the seed is also the plan id)
+/// and the designs the explorer picks under `profile` (with `overrides`) for `power`: what
+/// `inas plan random` writes.
+pub fn random_plan(
+    profile: &crate::profile::Profile,
+    overrides: crate::model::Overrides,
+    space: &crate::network::SearchSpace,
+    arch: &[u32],
+    power: crate::model::Power,
+    seed: u64,
+) -> Result<Vec<u8>, RandomPlanError> {
+    let platform = crate::model::Platform::new(profile, overrides)?;
+    let network = space
+        .network(arch)
+        .map_err(|e| RandomPlanError::Network(format!("arch {arch:?}: {e}")))?;
+    let result = crate::explore::explore_network(&platform, &network, power)?;
+    if let Some(why) = result.infeasible {
+        return Err(RandomPlanError::Infeasible(why.to_string()));
+    }
+    let designs: Vec<_> = result.layers.iter().map(|l| l.design.exec()).collect();
+    let tensors = random_tensors(&network, seed);
+    let target = target(platform.vm_bytes, profile.memory.nvm_bytes, &profile.name);
+    Ok(build(&network, &designs, &tensors, 0, target, seed as u32)?)
+}
+
 /// Decodes plan bytes and validates them against the target the plan records.
 pub fn open(bytes: &[u8]) -> Result<(plan::Plan<'_>, plan::ValidPlan), plan::PlanError> {
     let p = plan::Plan::decode(bytes)?;

@@ -3,7 +3,7 @@
 //! tiling, buffering or preservation. Any difference from the engine is an engine bug.
 
 use inas_common::plan::{LayerKind, Plan};
-use inas_common::q15::{add_sat, dot, relu, Acc};
+use inas_common::q15::{add_sat, relu, Acc};
 
 /// The outputs of every layer of a (validated) plan, last one the logits.
 pub fn forward(p: &Plan<'_>, input: &[i16]) -> Vec<Vec<i16>> {
@@ -29,7 +29,7 @@ pub fn forward(p: &Plan<'_>, input: &[i16]) -> Vec<Vec<i16>> {
                 let mut v = bias.get(ch).copied().unwrap_or(0);
                 for rt in 0..h / tr {
                     for ct in 0..w / tc {
-                        let mut acc = Acc(0);
+                        let mut acc = Acc::new(l.shift);
                         for i in 0..tr {
                             for j in 0..tc {
                                 acc.add_product(
@@ -38,7 +38,7 @@ pub fn forward(p: &Plan<'_>, input: &[i16]) -> Vec<Vec<i16>> {
                                 );
                             }
                         }
-                        v = add_sat(v, acc.quantize(l.shift));
+                        v = add_sat(v, acc.finish());
                     }
                 }
                 *out = if l.relu { relu(v) } else { v };
@@ -50,15 +50,17 @@ pub fn forward(p: &Plan<'_>, input: &[i16]) -> Vec<Vec<i16>> {
                     for mm in 0..m {
                         let mut v = bias.get(mm).copied().unwrap_or(0);
                         for nt in 0..n / tn {
-                            let mut acc = Acc(0);
+                            let mut acc = Acc::new(l.shift);
                             for ki in 0..kh {
                                 for kj in 0..kw {
                                     let at = ((rr + ki) * w + cc + kj) * n + nt * tn;
                                     let wt = ((ki * kw + kj) * m + mm) * n + nt * tn;
-                                    acc.add(dot(&x[at..at + tn], &weights[wt..wt + tn]));
+                                    for t in 0..tn {
+                                        acc.add_product(x[at + t], weights[wt + t]);
+                                    }
                                 }
                             }
-                            v = add_sat(v, acc.quantize(l.shift));
+                            v = add_sat(v, acc.finish());
                         }
                         y[(rr * c + cc) * m + mm] = if l.relu { relu(v) } else { v };
                     }

@@ -2,7 +2,7 @@
 //! chosen NVM writes (before a write, after it, or torn after any of its words).
 
 use inas_common::engine::{Block, Mac, Nvm};
-use inas_common::q15;
+use inas_common::q15::{self, MacTile};
 use inas_common::session::Device;
 
 /// The power failed during an operation.
@@ -110,19 +110,43 @@ impl Nvm for SimNvm {
     }
 }
 
-/// The reference MAC: exactly `q15::dot`; power failures strike at NVM writes only.
+/// The reference MAC: exactly `q15::tile` and `q15::pooled`, priced as the cost model counts an
+/// output (one MAC call of `depth` products per kernel tap) and a pooled element; power failures
+/// strike at NVM writes only.
 impl Mac for SimNvm {
     type Error = PowerFail;
-    fn dot(&mut self, x: &[i16], w: &[i16]) -> Result<i32, PowerFail> {
-        let n = x.len().min(w.len());
-        self.tick(n, |l| (l.mac.at(n as u64) + l.add) + l.o_mac);
-        Ok(q15::dot(x, w))
+    fn mac(
+        &mut self,
+        x: &[i16],
+        w: &[i16],
+        out: &mut [i16],
+        tile: &MacTile,
+        relu: bool,
+    ) -> Result<(), PowerFail> {
+        let win = tile.window();
+        let depth = u64::from(win.depth());
+        for _ in 0..tile.outputs() * u32::from(win.taps()) {
+            self.tick(win.depth().into(), |l| (l.mac.at(depth) + l.add) + l.o_mac);
+        }
+        q15::tile(x, w, out, tile, relu).expect("the engine passed a tile outside its buffers");
+        Ok(())
     }
 
-    fn pool(&mut self, acc: &mut q15::Acc, x: i16, w: i16) -> Result<(), PowerFail> {
-        // No word moves: only a priced clock advances.
-        self.tick(0, |l| l.pool + l.o_pool);
-        acc.add_product(x, w);
+    fn pool(
+        &mut self,
+        x: &[i16],
+        w: i16,
+        out: &mut [i16],
+        pixels: u16,
+        shift: u8,
+        relu: bool,
+    ) -> Result<(), PowerFail> {
+        for _ in 0..u32::from(pixels) * out.len() as u32 {
+            // No word moves: only a priced clock advances.
+            self.tick(0, |l| l.pool + l.o_pool);
+        }
+        q15::pool(x, w, out, pixels, shift, relu)
+            .expect("the engine passed a pooling tile outside its buffer");
         Ok(())
     }
 }
@@ -318,24 +342,46 @@ impl Nvm for EnergyDevice {
 impl Mac for EnergyDevice {
     type Error = PowerFail;
 
-    fn dot(&mut self, x: &[i16], w: &[i16]) -> Result<i32, PowerFail> {
-        let n = x.len().min(w.len()) as u64;
+    fn mac(
+        &mut self,
+        x: &[i16],
+        w: &[i16],
+        out: &mut [i16],
+        tile: &MacTile,
+        relu: bool,
+    ) -> Result<(), PowerFail> {
+        let win = tile.window();
+        let n = u64::from(win.depth());
         let (e, l) = (&self.costs.e, &self.costs.l);
         let (de, dl) = (
             (e.mac.at(n) + e.add) + e.o_mac,
             (l.mac.at(n) + l.add) + l.o_mac,
         );
-        self.draw(de, dl)?;
-        Ok(q15::dot(x, w))
+        for _ in 0..tile.outputs() * u32::from(win.taps()) {
+            self.draw(de, dl)?;
+        }
+        q15::tile(x, w, out, tile, relu).expect("the engine passed a tile outside its buffers");
+        Ok(())
     }
 
-    fn pool(&mut self, acc: &mut q15::Acc, x: i16, w: i16) -> Result<(), PowerFail> {
+    fn pool(
+        &mut self,
+        x: &[i16],
+        w: i16,
+        out: &mut [i16],
+        pixels: u16,
+        shift: u8,
+        relu: bool,
+    ) -> Result<(), PowerFail> {
         let (de, dl) = (
             self.costs.e.pool + self.costs.e.o_pool,
             self.costs.l.pool + self.costs.l.o_pool,
         );
-        self.draw(de, dl)?;
-        acc.add_product(x, w);
+        for _ in 0..u32::from(pixels) * out.len() as u32 {
+            self.draw(de, dl)?;
+        }
+        q15::pool(x, w, out, pixels, shift, relu)
+            .expect("the engine passed a pooling tile outside its buffer");
         Ok(())
     }
 }
@@ -396,6 +442,10 @@ pub struct SimBoard {
     pub nvm: SimNvm,
     config: Config,
     session: Option<Session>,
+    /// The session a reset left behind: the LaunchPad keeps its session in FRAM, so its
+    /// decoded plans survive a reset (see [`SimBoard::volatile_session`]).
+    parked: Option<Session>,
+    persistent: bool,
     decoder: FrameDecoder,
     vm: Vec<i16>,
     /// Arms the next cut after each boot.
@@ -416,6 +466,8 @@ impl SimBoard {
             nvm: SimNvm::new(config.nvm_words as usize),
             config,
             session: None,
+            parked: None,
+            persistent: true,
             decoder: FrameDecoder::new(),
             vm: vec![POISON; config.vm_words as usize],
             next_cut: Box::new(|_| None),
@@ -424,10 +476,23 @@ impl SimBoard {
         }
     }
 
+    /// A board whose session starts from nothing at every boot, as on a device that keeps it
+    /// in RAM: every boot then decodes and validates the stored plan head again.
+    pub fn volatile_session(mut self) -> SimBoard {
+        self.persistent = false;
+        self
+    }
+
     /// Sets the policy that arms a power cut after each boot (and arms the first now).
     pub fn cuts(&mut self, next_cut: impl FnMut(&SimNvm) -> Option<Cut> + 'static) {
         self.next_cut = Box::new(next_cut);
         self.nvm.cut = (self.next_cut)(&self.nvm);
+    }
+
+    /// The supply drops and comes back: a reset, then [`SimBoard::power_up`].
+    pub fn power_cycle(&mut self) -> Vec<u8> {
+        self.reset();
+        self.power_up()
     }
 
     /// Powers the device up (again): boots until a boot survives, then finishes any run.
@@ -439,7 +504,10 @@ impl SimBoard {
     }
 
     fn reset(&mut self) {
-        self.session = None;
+        let s = self.session.take();
+        if self.persistent && s.is_some() {
+            self.parked = s;
+        }
         self.decoder = FrameDecoder::new();
         self.vm.fill(POISON);
     }
@@ -449,42 +517,60 @@ impl SimBoard {
         self.nvm.cut = (self.next_cut)(&self.nvm);
     }
 
+    /// Boots until a session stands, and steps a run the boot resumed to its end, through
+    /// power failures and power-downs (a loop, not recursion: a run may span thousands).
     fn ensure_booted(&mut self, out: &mut Vec<u8>) {
-        while self.session.is_none() {
-            self.boots += 1;
-            let mut session = Session::new(self.config);
-            match session.boot(&mut self.nvm) {
-                Ok(()) => self.session = Some(session),
-                Err(PowerFail) => self.fail(),
+        loop {
+            while self.session.is_none() {
+                self.boots += 1;
+                let config = self.config;
+                let mut session = self.parked.take().unwrap_or_else(|| Session::new(config));
+                match session.boot(&mut self.nvm) {
+                    Ok(()) => self.session = Some(session),
+                    Err(PowerFail) => {
+                        // Whatever the boot left in a persistent session stays for the next one.
+                        if self.persistent {
+                            self.parked = Some(session);
+                        }
+                        self.fail()
+                    }
+                }
             }
-            self.finish_run(out);
+            if !self.step_run(out) {
+                return;
+            }
         }
     }
 
-    /// Steps a run in progress to its end, through power failures and power-downs.
-    fn finish_run(&mut self, out: &mut Vec<u8>) {
+    /// Steps a run in progress until it ends (false) or the device resets (true).
+    fn step_run(&mut self, out: &mut Vec<u8>) -> bool {
         loop {
             let Some(session) = self.session.as_mut() else {
-                return;
+                return false;
             };
             if !session.running() {
-                return;
+                return false;
             }
             match session.step(&mut self.nvm, &mut self.vm) {
                 Ok(Stepped::Committed { power_down: false }) => {}
                 Ok(Stepped::Committed { power_down: true }) => {
                     self.power_downs += 1;
                     self.reset();
-                    self.ensure_booted(out);
-                    return;
+                    return true;
                 }
                 Ok(Stepped::Finished(msg)) => send(&msg, out),
                 Err(PowerFail) => {
                     self.fail();
-                    self.ensure_booted(out);
-                    return;
+                    return true;
                 }
             }
+        }
+    }
+
+    /// Steps a run in progress to its end, through power failures and power-downs.
+    fn finish_run(&mut self, out: &mut Vec<u8>) {
+        if self.step_run(out) {
+            self.ensure_booted(out);
         }
     }
 

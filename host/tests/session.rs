@@ -138,9 +138,12 @@ type Ready = (SimBoard, Vec<u8>, Vec<i16>);
 
 /// A board with plan `id` stored and an input written.
 fn ready(id: u32) -> Ready {
+    ready_on(SimBoard::new(CONFIG), id)
+}
+
+fn ready_on(mut board: SimBoard, id: u32) -> Ready {
     let bytes = plan(id, u64::from(id));
     let input = input_for(&bytes, 5);
-    let mut board = SimBoard::new(CONFIG);
     assert_eq!(
         upload(&mut board, &bytes),
         DeviceMsg::PlanStored { plan_id: id }
@@ -516,6 +519,64 @@ fn a_damaged_plan_head_is_refused_at_boot() {
         one(rebooted.exchange(&HostMsg::Hello)),
         DeviceMsg::Hello(_)
     ));
+}
+
+/// The LaunchPad keeps its session in FRAM: a boot that finds the stored head's key on its
+/// decoded plan reads only the preamble, where a session that starts empty reads and
+/// validates the whole head again. Both give the reference's logits.
+#[test]
+fn a_boot_reuses_the_plan_it_validated_for_the_same_head() {
+    let run = |board: SimBoard| {
+        let (mut board, bytes, input) = ready_on(board, 4);
+        let before = board.nvm.clock;
+        let r = result(board.exchange(&HostMsg::Run {
+            mode: RunMode::Intermittent,
+        }));
+        assert_eq!(r.logits.to_vec(), reference(&bytes, &input));
+        (board.nvm.clock - before, board.boots)
+    };
+    let (kept, boots) = run(SimBoard::new(CONFIG));
+    let (fresh, boots_fresh) = run(SimBoard::new(CONFIG).volatile_session());
+    assert_eq!(boots, boots_fresh);
+    assert!(boots > 3, "{boots} boots");
+    // The unpriced clock counts words moved: the only difference is the head, read at every
+    // boot by the session that starts empty.
+    assert_eq!(fresh - kept, boots * HEAD_WORDS - HEAD_WORDS);
+}
+
+/// A head whose key changed under a kept session (another image flashed, a damaged preamble)
+/// is validated again, and a damaged one is refused as with an empty session.
+#[test]
+fn a_stored_head_that_changed_is_validated_again() {
+    let (mut board, _, _) = ready(4);
+    board.power_cycle();
+    assert_eq!(board.session().unwrap().plan_id(), Some(4));
+    // Slot 0's preamble: total length at bytes 8..12 (words 4 and 5).
+    board.nvm.words[SLOTS_AT as usize + 4] ^= 0x0100;
+    board.power_cycle();
+    assert_eq!(board.session().unwrap().plan_id(), None);
+}
+
+/// An upload into a slot whose plan the session had validated replaces that plan: after
+/// A, B and C (C in A's slot) a reset finds C, and a run gives C's logits.
+#[test]
+fn an_upload_into_a_cached_slot_replaces_its_plan() {
+    let (a, b, c) = (plan(1, 1), plan(2, 2), plan(3, 3));
+    let mut board = SimBoard::new(CONFIG);
+    for (bytes, id) in [(&a, 1), (&b, 2), (&c, 3)] {
+        assert_eq!(
+            upload(&mut board, bytes),
+            DeviceMsg::PlanStored { plan_id: id }
+        );
+    }
+    board.power_cycle();
+    assert_eq!(board.session().unwrap().plan_id(), Some(3));
+    let input = input_for(&c, 9);
+    write_input(&mut board, &input);
+    let r = result(board.exchange(&HostMsg::Run {
+        mode: RunMode::Intermittent,
+    }));
+    assert_eq!(r.logits.to_vec(), reference(&c, &input));
 }
 
 #[test]
