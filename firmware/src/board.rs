@@ -28,22 +28,56 @@
 //! `#![feature(asm_experimental_arch)]` (`asm!`).
 
 use core::arch::asm;
-use core::cell::Cell;
 use core::ptr::{addr_of, addr_of_mut};
 
-use inas_common::engine::{Block, Mac, Nvm};
+use inas_common::engine::{Block, Blocks, Mac, Nvm};
+use inas_common::q15::MacTile;
 use inas_common::session::Device;
-use msp430::interrupt::Mutex;
-use msp430_rt::interrupt;
 use msp430fr5994 as pac;
-// `#[interrupt]` checks handler names against an `interrupt` enum in scope.
-use pac::Interrupt as interrupt;
 
+/// MCLK = SMCLK. 8 MHz is the default: FRAM needs no wait state there, and per inference it
+/// spends less energy than 16 MHz with one wait state (README, "Clock").
+#[cfg(not(feature = "mclk-16mhz"))]
 pub const MCLK_HZ: u32 = 8_000_000;
+#[cfg(feature = "mclk-16mhz")]
+pub const MCLK_HZ: u32 = 16_000_000;
+
+/// The clock's settings: FRCTL0 (password, NWAITS), CSCTL1 (DCORSEL = 1 with DCOFSEL 3 for
+/// 8 MHz, 4 for 16 MHz), and 115200 baud from SMCLK with UCOS16 (BRW, BRF, BRS from the SLAU367
+/// table "Recommended Settings for Typical Crystals and Baud Rates": N = 69.44 at 8 MHz,
+/// 138.89 at 16 MHz).
+struct Clock {
+    frctl0: u16,
+    csctl1: u16,
+    /// Passes of an 8-cycle loop at MCLK/4 that cover TI's 60-cycle DCO settling.
+    settle: u16,
+    brw: u16,
+    brf: u8,
+    brs: u8,
+}
+
+#[cfg(not(feature = "mclk-16mhz"))]
+const CLOCK: Clock = Clock {
+    frctl0: 0xA500,
+    csctl1: 0x0046,
+    settle: 8,
+    brw: 4,
+    brf: 5,
+    brs: 0x55,
+};
+// FRAM above 8 MHz needs NWAITS = 1 (SLASE54), set before MCLK rises.
+#[cfg(feature = "mclk-16mhz")]
+const CLOCK: Clock = Clock {
+    frctl0: 0xA510,
+    csctl1: 0x0048,
+    settle: 16,
+    brw: 8,
+    brf: 10,
+    brs: 0xF7,
+};
 /// NVM words the engine may use: all of HIFRAM, 0x10000..0x44000.
 pub const NVM_WORDS: u32 = (0x4_4000 - 0x1_0000) / 2;
 
-const HIFRAM_BASE: u32 = 0x1_0000;
 const BAUD: u32 = 115_200;
 /// One UART character (start, 8 data, stop) plus a spare bit, in MCLK cycles.
 const CHAR_CYCLES: u16 = (11 * MCLK_HZ / BAUD) as u16;
@@ -51,14 +85,13 @@ const CHAR_CYCLES: u16 = (11 * MCLK_HZ / BAUD) as u16;
 /// Words per DMA block. The CPU, and with it the Timer_A0 overflow handler, is halted while a
 /// block moves (at most 3 MCLK per word, SLAU367 "DMA Transfer Cycle Time"): 8192 words stay
 /// under 2^15 cycles, so no overflow is lost and `cycles` always recognises a pending one.
-const DMA_CHUNK_WORDS: u32 = 8192;
+const DMA_CHUNK_WORDS: u16 = 8192;
 
-/// DMA0SA and DMA0DA: 20-bit registers the PAC types as their low words only.
-const DMA0SA_ADDR: u16 = 0x0512;
-const DMA0DA_ADDR: u16 = 0x0516;
-
-/// Timer_A0 overflows since `init`: the high half of `cycles`.
-static OVERFLOWS: Mutex<Cell<u16>> = Mutex::new(Cell::new(0));
+/// Timer_A0 overflows since `init`: the high half of `cycles`. Counted by `TIMER0_A1`, an
+/// assembly handler that touches no register, so code that keeps a 20-bit value in a register
+/// (the DMA routine) needs no critical section.
+#[no_mangle]
+static mut INAS_OVERFLOWS: u16 = 0;
 
 /// An NVM access outside `0..NVM_WORDS`. Zero-sized, with its address kept in
 /// `REFUSED_ADDR`: every `Result` the engine and the session pass up then stays in registers,
@@ -86,46 +119,71 @@ impl NvmError {
 
 /// The peripherals the firmware uses after boot (all zero-sized).
 pub struct Board {
-    dma: pac::Dma,
-    mpy: pac::Mpy32,
+    /// The UART sent something since boot (a power-down then waits for it to leave).
+    sent: bool,
+    /// The MAC routines' job, kept so its finishing part is made once per layer.
+    job: Job,
     ta0: pac::Ta0,
     uart: pac::EUsciA0,
 }
 
-/// Brings the board up: DCO 8 MHz with MCLK = SMCLK = DCO/1 and ACLK = VLO, FRAM without wait
-/// states, unused pins parked, the UART at 115200 8N1, the cycle counter, the DMA, the
-/// multiplier; then enables interrupts. Call once at boot; Reset already holds the watchdog.
+/// Writes a 16-bit peripheral register.
+///
+/// # Safety
+///
+/// `addr` must be a peripheral register that takes `v` without breaking an invariant of the
+/// firmware.
+unsafe fn poke(addr: u16, v: u16) {
+    // SAFETY: the caller vouches for the register; peripheral space is always mapped.
+    unsafe { core::ptr::write_volatile(addr as usize as *mut u16, v) };
+}
+
+/// The clocks, first thing after reset (`Reset` calls it before RAM is initialised, so it
+/// touches no static): the chip comes out of reset at MCLK = 1 MHz, where zeroing RAM and
+/// copying `.data` took most of a boot. DCO at `MCLK_HZ` with MCLK = SMCLK = DCO/1 and ACLK =
+/// VLO, FRAM wait states as that clock needs.
+#[no_mangle]
+pub extern "C" fn PreInit() {
+    // SAFETY: each write is a documented configuration of FRCTL_A or CS (SLAU367P chapters 3
+    // and 7), with its password, done before anything depends on the clocks.
+    unsafe {
+        // FRAM needs no wait state up to 8 MHz, one above (SLASE54). Set explicitly: a
+        // previous image may have left another value, and more would skew the cycle counts.
+        poke(FRCTL0, CLOCK.frctl0);
+        // CSCTL0: the CS password unlocks CSCTL1..6 until relocked below.
+        poke(CSCTL0, 0xA500);
+        // Erratum CS12: a DCO frequency change may overshoot, so divide by 4 while it settles
+        // (CSCTL3: DIVA = DIVS = DIVM = /4).
+        poke(CSCTL3, 0x0222);
+        poke(CSCTL1, CLOCK.csctl1);
+    }
+    // TI's examples wait 60 cycles for the DCO to settle; a pass of this loop takes 8, at
+    // the divided MCLK (every boot runs this: 30 us rather than 100 at 8 MHz).
+    for _ in 0..CLOCK.settle {
+        nop();
+    }
+    // SAFETY: as above. ACLK clocks nothing here: the VLO needs no crystal start-up or
+    // fault handling (CSCTL2: SELA = VLO, SELS = SELM = DCO); then /1, and relock.
+    unsafe {
+        poke(CSCTL2, 0x0133);
+        poke(CSCTL3, 0x0000);
+        poke(CSCTL0, 0x0000);
+    }
+}
+
+const FRCTL0: u16 = 0x0140;
+const CSCTL0: u16 = 0x0160;
+const CSCTL1: u16 = 0x0162;
+const CSCTL2: u16 = 0x0164;
+const CSCTL3: u16 = 0x0166;
+
+/// Brings the rest of the board up (`PreInit` set the clocks): unused pins parked, the UART at
+/// 115200 8N1, the cycle counter, the DMA, the multiplier; then enables interrupts. Call once
+/// at boot; Reset already holds the watchdog.
 pub fn init() -> Board {
     // SAFETY: `init` runs once, at boot, before anything else touches a peripheral; the
     // returned `Board` owns the ones used later, the rest are only configured here.
     let p = unsafe { pac::Peripherals::steal() };
-
-    // FRAM needs no wait state up to 8 MHz (SLASE54). Set explicitly: a previous image may
-    // have left another value, and more wait states would skew the cycle counts.
-    p.frctl_a.frctl0().write(|w| {
-        // SAFETY: 0xA5 is the FRCTL password; any other value would cause a PUC.
-        unsafe { w.frctlpw().bits(0xA5) };
-        w.nwaits().nwaits_0()
-    });
-
-    // SAFETY: 0xA5 is the CS password; it unlocks CSCTL1..6 until relocked below.
-    p.cs.csctl0().write(|w| unsafe { w.cskey().bits(0xA5) });
-    // Erratum CS12: a DCO frequency change may overshoot, so divide by 4 while it settles.
-    p.cs.csctl3()
-        .write(|w| w.diva()._4().divs()._4().divm()._4());
-    p.cs.csctl1()
-        .write(|w| w.dcorsel().set_bit().dcofsel().dcofsel_3());
-    // About 10 us at 2 MHz (TI's examples wait 60 cycles); each pass takes at least 3 cycles.
-    for _ in 0..24u16 {
-        nop();
-    }
-    // ACLK clocks nothing here: the VLO needs no crystal start-up or fault handling.
-    p.cs.csctl2()
-        .write(|w| w.sela().vloclk().sels().dcoclk().selm().dcoclk());
-    p.cs.csctl3()
-        .write(|w| w.diva()._1().divs()._1().divm()._1());
-    // SAFETY: any value other than the password relocks the CS registers (no reset).
-    p.cs.csctl0().write(|w| unsafe { w.cskey().bits(0) });
 
     // Floating inputs draw current; unused pins are driven low instead. LOCKLPM5 keeps the
     // pins as they were until all of this is set, so nothing glitches.
@@ -162,17 +220,16 @@ pub fn init() -> Board {
     // SAFETY: as above, for P2SEL1.
     p.p2.p2sel1().write(|w| unsafe { w.bits(UART_PINS) });
 
-    // 115200 8N1 from SMCLK = 8 MHz: N = 69.44, so UCOS16 with BRW = 4, BRF = 5, BRS = 0x55
-    // (SLAU367 table "Recommended Settings for Typical Crystals and Baud Rates").
+    // 115200 8N1 from SMCLK (`CLOCK`).
     let uart = p.e_usci_a0;
     uart.uca0ctlw0()
         .write(|w| w.ucswrst().enable().ucssel().smclk());
     // SAFETY: any 16-bit prescaler is valid.
-    uart.uca0brw().write(|w| unsafe { w.bits(4) });
+    uart.uca0brw().write(|w| unsafe { w.bits(CLOCK.brw) });
     uart.uca0mctlw().write(|w| {
         w.ucos16().set_bit();
-        // SAFETY: 5 fits UCBRF's 4 bits and 0x55 UCBRS's 8 bits.
-        unsafe { w.ucbrf().bits(5).ucbrs().bits(0x55) }
+        // SAFETY: BRF fits UCBRF's 4 bits (both are below 16) and BRS UCBRS's 8 bits.
+        unsafe { w.ucbrf().bits(CLOCK.brf).ucbrs().bits(CLOCK.brs) }
     });
     uart.uca0ctlw0().modify(|_, w| w.ucswrst().disable());
 
@@ -194,7 +251,9 @@ pub fn init() -> Board {
             .taie()
             .set_bit()
     });
-    msp430::critical_section::with(|cs| OVERFLOWS.borrow(cs).set(0));
+    // SAFETY: interrupts are still off (enabled at the end of init); the handler is the only
+    // other user.
+    unsafe { core::ptr::write_volatile(addr_of_mut!(INAS_OVERFLOWS), 0) };
 
     let dma = p.dma;
     // Trigger 0 is DMAREQ (software).
@@ -203,18 +262,18 @@ pub fn init() -> Board {
     dma.dmactl4().write(|w| w.dmarmwdis().set_bit());
     dma.dma0ctl().write(|w| w.dmaen().disable());
 
-    // `dot` relies on plain 16x16 products: no saturation or fractional mode.
+    // The MAC sets its own mode at every call; the multiply helpers expect plain products.
     let mpy = p.mpy32;
-    mpy.mpy32ctl0()
-        .write(|w| w.mpysat().clear_bit().mpyfrac().clear_bit());
+    // SAFETY: 0 is plain unsigned/signed products: no saturation, fractional or delay.
+    mpy.mpy32ctl0().write(|w| unsafe { w.bits(0) });
 
     // SAFETY: the only handler (TIMER0_A1) and its state are set up, and no critical-section
     // token is alive here.
     unsafe { msp430::interrupt::enable() };
 
     Board {
-        dma,
-        mpy,
+        sent: false,
+        job: Job::new(),
         ta0,
         uart,
     }
@@ -222,14 +281,14 @@ pub fn init() -> Board {
 
 /// Resets the whole chip (a software brownout reset), as a power failure would, after the
 /// UART has sent what it holds. Used to give every batch a power cycle of its own.
-pub fn power_down() -> ! {
-    // SAFETY: only reads registers without side effects; the Board that owns them is not
-    // used again.
-    let (uart, ta0) = unsafe { (&*pac::EUsciA0::ptr(), &*pac::Ta0::ptr()) };
-    while uart.uca0ifg().read().uctxifg().bit_is_clear() {}
-    // UCBUSY also counts reception, so wait out the character in the shift register instead.
-    let start = ta0.ta0r().read().bits();
-    while ta0.ta0r().read().bits().wrapping_sub(start) < CHAR_CYCLES {}
+pub fn power_down(board: &Board) -> ! {
+    if board.sent {
+        let (uart, ta0) = (&board.uart, &board.ta0);
+        while uart.uca0ifg().read().uctxifg().bit_is_clear() {}
+        // UCBUSY also counts reception, so wait out the character in the shift register.
+        let start = ta0.ta0r().read().bits();
+        while ta0.ta0r().read().bits().wrapping_sub(start) < CHAR_CYCLES {}
+    }
     // SAFETY: nothing else touches the PMM after `init`.
     let pmm = unsafe { &*pac::Pmm::ptr() };
     // SAFETY: 0xA5 is the PMM password; the modify keeps SVSHE as it is.
@@ -249,6 +308,7 @@ fn nop() {
 impl Board {
     /// Blocking write of all bytes to the UART (returns once the last one is in TXBUF).
     pub fn uart_write(&mut self, bytes: &[u8]) {
+        self.sent = true;
         let uart = &self.uart;
         for &b in bytes {
             while uart.uca0ifg().read().uctxifg().bit_is_clear() {}
@@ -271,8 +331,9 @@ impl Board {
     /// Wrapping count of MCLK cycles since `init`.
     pub fn cycles(&mut self) -> u32 {
         let ta0 = &self.ta0;
-        msp430::critical_section::with(|cs| {
-            let mut high = OVERFLOWS.borrow(cs).get();
+        msp430::critical_section::with(|_| {
+            // SAFETY: the handler, the only writer, cannot run inside the critical section.
+            let mut high = unsafe { core::ptr::read_volatile(addr_of!(INAS_OVERFLOWS)) };
             // TA0R counts SMCLK, synchronous to MCLK, so a single read is exact.
             let low = ta0.ta0r().read().bits();
             // A pending overflow that the handler has not counted yet belongs to this reading
@@ -286,87 +347,278 @@ impl Board {
         })
     }
 
-    /// Copies `words` 16-bit words with DMA channel 0 from 20-bit address `src` to `dst`, in
-    /// ascending order: a copy cut by a power failure has written a prefix.
+    /// Moves `tile`'s blocks between NVM word `addr` and the buffer at `ram` (`ram_len` words) by
+    /// DMA channel 0, in order, each block in ascending addresses: a transfer cut by a power
+    /// failure has done a prefix. Every block is checked to lie in HIFRAM and in the buffer.
     ///
     /// # Safety
     ///
-    /// Both ranges must be even-aligned, lie in SRAM or FRAM, and not overlap; `dst..dst +
-    /// 2 * words` must be memory nothing else reads or writes meanwhile (no live Rust reference
-    /// other than one the caller holds exclusively, no code, no stack).
-    pub unsafe fn dma_copy(&mut self, mut src: u32, mut dst: u32, mut words: u32) {
-        while words > 0 {
-            let n = words.min(DMA_CHUNK_WORDS);
-            // SAFETY: a sub-range of what the caller vouched for; n <= 8192 fits DMA0SZ.
-            unsafe { self.dma_block(src, dst, n as u16) };
-            src += 2 * n;
-            dst += 2 * n;
-            words -= n;
+    /// `ram..ram + ram_len` must be a buffer in SRAM or FRAM below 64 KB that the caller holds
+    /// exclusively (for a read: written by the DMA) or that nothing writes meanwhile (for a
+    /// write: only read).
+    unsafe fn transfer(
+        &mut self,
+        addr: u32,
+        tile: &Blocks,
+        ram: *const i16,
+        ram_len: usize,
+        write: bool,
+    ) -> Result<(), NvmError> {
+        let (rows, cols, run) = (tile.rows(), tile.cols(), tile.run());
+        if rows == 0 || cols == 0 || run == 0 {
+            return Ok(());
         }
-    }
-
-    /// One block transfer of `words` (1..=65535) words.
-    ///
-    /// # Safety
-    ///
-    /// As for `dma_copy`.
-    unsafe fn dma_block(&mut self, src: u32, dst: u32, words: u16) {
-        let ch = &self.dma;
-        // DMAEN = 0 first: the addresses and size may only change while the channel is off.
-        ch.dma0ctl().write(|w| {
-            w.dmadt()
-                .dmadt_1()
-                .dmasrcincr()
-                .dmasrcincr_3()
-                .dmadstincr()
-                .dmadstincr_3()
-                .dmasrcbyte()
-                .word()
-                .dmadstbyte()
-                .word()
-        });
-        set_dma0_addresses(src, dst);
-        // SAFETY: any nonzero size is valid; the caller's range covers it.
-        ch.dma0sz().write(|w| unsafe { w.bits(words) });
-        ch.dma0ctl().modify(|_, w| w.dmaen().enable());
-        // Whatever the source holds must be in memory before the DMA reads it.
+        // `Blocks::new` made the extents agree with the shape: they bound every block. (As few
+        // 32-bit operations as can say it: an `Option` chain here cost a hundred cycles.)
+        let extent = tile.nvm_extent();
+        if run > DMA_CHUNK_WORDS
+            || tile.buf_extent() > ram_len
+            || extent > NVM_WORDS
+            || addr > NVM_WORDS - extent
+        {
+            return Err(NvmError::at(addr));
+        }
+        // Whatever a write's source holds must be in memory before the DMA reads it.
         barrier();
-        ch.dma0ctl().modify(|_, w| w.dmareq().dmareq_1());
-        // The CPU is halted while the block moves, but the trigger takes a cycle or two to
-        // synchronise: wait for the end-of-block flag rather than assume it.
-        while ch.dma0ctl().read().dmaifg().bit_is_clear() {}
-        ch.dma0ctl().modify(|_, w| w.dmaifg().clear_bit());
+        // SAFETY: every block lies in HIFRAM and in the caller's buffer (checked above), which
+        // the caller vouched for; HIFRAM is unaddressable by the CPU, so nothing overlaps it.
+        // The strides a transfer uses are below NVM_WORDS (the extent says so), so twice them
+        // fits the routine's 20-bit arithmetic.
+        unsafe {
+            if write {
+                inas_dma_write(tile, addr, ram);
+            } else {
+                inas_dma_read(tile, addr, ram);
+            }
+        }
         // Reads of the destination must not be served from values loaded before the copy.
         barrier();
+        Ok(())
+    }
+
+    /// One block of `len` words between NVM word `addr` and `ram` (the single-transfer path:
+    /// footprints, counters, biases, plan heads, uploads).
+    ///
+    /// # Safety
+    ///
+    /// As for `transfer`.
+    #[inline(always)]
+    unsafe fn block(
+        &mut self,
+        addr: u32,
+        ram: *const i16,
+        len: usize,
+        write: bool,
+    ) -> Result<(), NvmError> {
+        let words = len as u32;
+        if words > u32::from(DMA_CHUNK_WORDS) {
+            // SAFETY: as the caller vouched.
+            return unsafe { self.blocks_of(addr, ram, len, write) };
+        }
+        if addr > NVM_WORDS - words {
+            return Err(NvmError::at(addr));
+        }
+        if len != 0 {
+            barrier();
+            // SAFETY: the block lies in HIFRAM (checked) and is the caller's buffer.
+            unsafe {
+                if write {
+                    inas_dma_write1(addr, ram, len as u16);
+                } else {
+                    inas_dma_read1(addr, ram, len as u16);
+                }
+            }
+            barrier();
+        }
+        Ok(())
+    }
+
+    /// `block` for more words than one DMA block moves (cold: this firmware's buffers are at
+    /// most 1 K words).
+    ///
+    /// # Safety
+    ///
+    /// As for `transfer`.
+    #[inline(never)]
+    unsafe fn blocks_of(
+        &mut self,
+        addr: u32,
+        ram: *const i16,
+        len: usize,
+        write: bool,
+    ) -> Result<(), NvmError> {
+        let chunk = usize::from(DMA_CHUNK_WORDS);
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(chunk);
+            // SAFETY: a sub-range of what the caller vouched for.
+            unsafe { self.block(addr + done as u32, ram.add(done), n, write)? };
+            done += n;
+        }
+        Ok(())
     }
 }
 
-/// Writes all 20 bits of DMA0SA and DMA0DA. Word writes clear bits 19:16 (SLAU367, DMAxSA
-/// and DMAxDA), so this takes `MOVA`, which LLVM cannot assemble: it is hand-encoded.
-fn set_dma0_addresses(src: u32, dst: u32) {
-    // Little-endian words: low half first, then bits 19:16, as MOVA reads an address word.
-    let addrs = [src, dst];
-    // An interrupt between the two MOVAs would save and restore r13 with 16-bit PUSH/POP and
-    // drop bits 19:16.
-    msp430::critical_section::with(|_| {
-        // SAFETY: r12 points at `addrs` (two u32, alive across the asm); the MOVAs only read
-        // it and write DMA0SA/DMA0DA, and both clobbered registers are declared. MOVA leaves
-        // the status flags alone.
-        unsafe {
-            asm!(
-                ".word 0x0c1d",          // MOVA @r12+, r13
-                ".word 0x0d60, {sa}",    // MOVA r13, &DMA0SA (bits 19:16 of 0x00512 are 0)
-                ".word 0x0c1d",          // MOVA @r12+, r13
-                ".word 0x0d60, {da}",    // MOVA r13, &DMA0DA
-                sa = const DMA0SA_ADDR,
-                da = const DMA0DA_ADDR,
-                inout("r12") addrs.as_ptr() => _,
-                out("r13") _,
-                options(nostack, preserves_flags),
-            )
-        };
-    });
+// The field offsets `inas_dma_read`/`inas_dma_write` use.
+const _: () = {
+    let o = Blocks::FIELD_OFFSETS;
+    assert!(o[0] == 0 && o[1] == 2 && o[2] == 4 && o[3] == 6 && o[4] == 10);
+    assert!(o[5] == 14 && o[6] == 16);
+};
+
+extern "C" {
+    fn inas_dma_read(tile: *const Blocks, addr: u32, ram: *const i16);
+    fn inas_dma_write(tile: *const Blocks, addr: u32, ram: *const i16);
+    fn inas_dma_read1(addr: u32, ram: *const i16, words: u16);
+    fn inas_dma_write1(addr: u32, ram: *const i16, words: u16);
 }
+
+// Moves a tile's blocks with DMA channel 0, one block transfer each (DMA0CTL = 0x1F00: block
+// mode, words, both addresses incremented; the CPU halts while a block moves and DMAEN clears
+// itself after it). r12 = the `Blocks` (rows 0, cols 2, run 4, nvm_row 6, nvm_col 10, buf_row
+// 14, buf_col 16: `repr(C)`), r13:r14 = the NVM word address, r15 = the buffer. The HIFRAM side's
+// 20-bit byte address lives in r7 (row start r10) and its doubled strides in r8/r9 across the
+// loop; the timer handler touches no register, so no critical section is needed. A word write
+// to DMAxSA/DMAxDA clears bits 19:16 (SLAU367P 11.3.2), right for the buffer side; the HIFRAM
+// side takes MOVA, which LLVM does not assemble: hand-encoded as `MOVA @Rs, Rd` 0x0s0d,
+// `MOVA x(Rs), Rd` 0x0s3d, `MOVA Rs, Rd` 0x0sCd, `ADDA Rs, Rd` 0x0sEd, `MOVA Rs, &abs` 0x0s60.
+core::arch::global_asm!(
+    ".section .text.inas_dma,\"ax\",@progbits",
+    ".global inas_dma_read",
+    ".global inas_dma_write",
+    ".global inas_dma_read1",
+    ".global inas_dma_write1",
+    ".p2align 1",
+    ".type inas_dma_write,@function",
+    "inas_dma_write:",
+    "    push r4",
+    "    mov #1, r4",
+    "    jmp 10f",
+    ".size inas_dma_write, .-inas_dma_write",
+    ".type inas_dma_read,@function",
+    "inas_dma_read:",
+    "    push r4",
+    "    clr r4",
+    "10: push r5",
+    "    push r6",
+    "    push r7",
+    "    push r8",
+    "    push r9",
+    "    push r10",
+    // 0x10000 + 2·addr, through the stack into r10.
+    "    rla r13",
+    "    rlc r14",
+    "    inc r14",
+    "    push r14",
+    "    push r13",
+    "    .word 0x010a",
+    "    add #4, r1",
+    "    .word 0x0c39, 6",
+    "    .word 0x09e9",
+    "    .word 0x0c38, 10",
+    "    .word 0x08e8",
+    "    mov 16(r12), r6",
+    "    rla r6",
+    "    mov r15, r13",
+    "    mov @r12, r11",
+    "    tst r4",
+    "    jne 5f",
+    "1:  .word 0x0ac7",
+    "    mov r13, r14",
+    "    mov 2(r12), r15",
+    "2:  .word 0x0760, {sa}",
+    "    mov r14, &{da}",
+    "    mov 4(r12), &{sz}",
+    "    mov #{go}, &{ctl}",
+    "    mov #{req}, &{ctl}",
+    "3:  bit #8, &{ctl}",
+    "    jeq 3b",
+    "    .word 0x08e7",
+    "    add r6, r14",
+    "    dec r15",
+    "    jne 2b",
+    "    .word 0x09ea",
+    "    add 14(r12), r13",
+    "    add 14(r12), r13",
+    "    dec r11",
+    "    jne 1b",
+    "    jmp 9f",
+    "5:  .word 0x0ac7",
+    "    mov r13, r14",
+    "    mov 2(r12), r15",
+    "6:  mov r14, &{sa}",
+    "    .word 0x0760, {da}",
+    "    mov 4(r12), &{sz}",
+    "    mov #{go}, &{ctl}",
+    "    mov #{req}, &{ctl}",
+    "7:  bit #8, &{ctl}",
+    "    jeq 7b",
+    "    .word 0x08e7",
+    "    add r6, r14",
+    "    dec r15",
+    "    jne 6b",
+    "    .word 0x09ea",
+    "    add 14(r12), r13",
+    "    add 14(r12), r13",
+    "    dec r11",
+    "    jne 5b",
+    "9:  mov #{copy}, &{ctl}",
+    "    pop r10",
+    "    pop r9",
+    "    pop r8",
+    "    pop r7",
+    "    pop r6",
+    "    pop r5",
+    "    pop r4",
+    "    ret",
+    // One block: r12:r13 = the NVM word address, r14 = the buffer, r15 = words (1..=8192).
+    ".size inas_dma_read, .-inas_dma_read",
+    ".type inas_dma_read1,@function",
+    "inas_dma_read1:",
+    "    rla r12",
+    "    rlc r13",
+    "    inc r13",
+    "    push r13",
+    "    push r12",
+    "    .word 0x010d",
+    "    add #4, r1",
+    "    .word 0x0d60, {sa}",
+    "    mov r14, &{da}",
+    "    jmp 12f",
+    ".size inas_dma_read1, .-inas_dma_read1",
+    ".type inas_dma_write1,@function",
+    "inas_dma_write1:",
+    "    rla r12",
+    "    rlc r13",
+    "    inc r13",
+    "    push r13",
+    "    push r12",
+    "    .word 0x010d",
+    "    add #4, r1",
+    "    .word 0x0d60, {da}",
+    "    mov r14, &{sa}",
+    "12: mov r15, &{sz}",
+    "    mov #{go}, &{ctl}",
+    "    mov #{req}, &{ctl}",
+    "13: bit #8, &{ctl}",
+    "    jeq 13b",
+    "    mov #{copy}, &{ctl}",
+    "    ret",
+    ".size inas_dma_write1, .-inas_dma_write1",
+    ctl = const 0x0510,
+    sa = const 0x0512,
+    da = const 0x0516,
+    sz = const 0x051A,
+    copy = const DMA_COPY,
+    go = const DMA_COPY | DMAEN,
+    req = const DMA_COPY | DMAEN | DMAREQ,
+);
+
+/// DMA0CTL (SLAU367P 11.3.1): block transfer (DMADT = 1), word to word, both addresses
+/// incremented; enable; request.
+const DMA_COPY: u16 = (1 << 12) | (3 << 10) | (3 << 8);
+const DMAEN: u16 = 0x0010;
+const DMAREQ: u16 = 0x0001;
 
 /// A compiler barrier: memory a DMA may touch is not cached in registers across it.
 fn barrier() {
@@ -374,87 +626,449 @@ fn barrier() {
     unsafe { asm!("", options(nostack, preserves_flags)) };
 }
 
-/// The NVM word range `addr..addr + words` as a HIFRAM byte address, if it is in range.
-fn hifram(addr: u32, words: usize) -> Result<u32, NvmError> {
-    // usize is 16 bits here, so the length converts losslessly.
-    let words = words as u32;
-    match addr.checked_add(words) {
-        Some(end) if end <= NVM_WORDS => Ok(HIFRAM_BASE + 2 * addr),
-        _ => Err(NvmError::at(addr)),
-    }
-}
-
-/// The engine's NVM on this board: word address a is at byte address 0x10000 + 2a.
+/// The engine's NVM on this board: word address a is at byte address 0x10000 + 2a (HIFRAM,
+/// which only the DMA reaches: `inas_dma_read`/`inas_dma_write` form the address).
 impl Nvm for Board {
     type Error = NvmError;
 
     fn read(&mut self, _block: Block, addr: u32, buf: &mut [i16]) -> Result<(), NvmError> {
-        if buf.is_empty() {
-            return Ok(());
-        }
-        let src = hifram(addr, buf.len())?;
-        let dst = buf.as_mut_ptr() as usize as u32;
-        // SAFETY: the source is inside HIFRAM, the destination is exactly the buffer this
-        // call borrows exclusively, and HIFRAM (unaddressable by the CPU) cannot overlap it.
-        unsafe { self.dma_copy(src, dst, buf.len() as u32) };
-        Ok(())
+        // SAFETY: the buffer is borrowed exclusively for the call.
+        unsafe { self.block(addr, buf.as_mut_ptr(), buf.len(), false) }
     }
 
     fn write(&mut self, _block: Block, addr: u32, data: &[i16]) -> Result<(), NvmError> {
-        if data.is_empty() {
+        // SAFETY: the DMA only reads the slice.
+        unsafe { self.block(addr, data.as_ptr(), data.len(), true) }
+    }
+
+    fn read_blocks(
+        &mut self,
+        _block: Block,
+        addr: u32,
+        tile: &Blocks,
+        buf: &mut [i16],
+    ) -> Result<(), NvmError> {
+        // SAFETY: as `read`.
+        unsafe { self.transfer(addr, tile, buf.as_mut_ptr(), buf.len(), false) }
+    }
+
+    fn write_blocks(
+        &mut self,
+        _block: Block,
+        addr: u32,
+        tile: &Blocks,
+        data: &[i16],
+    ) -> Result<(), NvmError> {
+        // SAFETY: as `write`.
+        unsafe { self.transfer(addr, tile, data.as_ptr(), data.len(), true) }
+    }
+}
+
+/// MPY32 registers the MAC drives (SLAU367P Table 5-6).
+const MACS: u16 = 0x04C6;
+const OP2: u16 = 0x04C8;
+const RES0: u16 = 0x04CA;
+const RES1: u16 = 0x04CC;
+const MPY32CTL0: u16 = 0x04EC;
+/// Saturation on (the accumulator is `q15::Acc`: i32, saturating at every step, SLAU367P
+/// §5.2.4.2), writes held until a result is ready (MPYDLYWRTEN), MPYC = 0: the preload, the
+/// rounding constant, is never negative, and MPYC must carry its sign.
+const MAC_CTL: u16 = 0x0008 | 0x0100;
+/// Fractional mode: result reads return the sum doubled (SLAU367P §5.2.4.1).
+const MPYFRAC: u16 = 0x0004;
+
+/// The MAC on MPY32: exactly `q15::tile` and `q15::pooled`. For each output the rounding
+/// constant is preloaded into RES1:RES0, every product accumulates with MACS under
+/// saturation, and the sum is read once; a whole output tile is one call. Each call sets
+/// MPY32CTL0 itself: the multiply helpers of `inas-mspabi` (hardware build) leave it at 0. No
+/// interrupt handler multiplies, so nothing else touches MPY32 between a preload and its read.
+impl Mac for Board {
+    type Error = NvmError;
+
+    #[inline(always)]
+    fn mac(
+        &mut self,
+        x: &[i16],
+        w: &[i16],
+        out: &mut [i16],
+        tile: &MacTile,
+        relu: bool,
+    ) -> Result<(), NvmError> {
+        let win = tile.window();
+        // `MacTile::new` made the extents agree with the shape, so they bound every access.
+        let fits = ((x.len() as u32) >= tile.x_extent())
+            & ((w.len() as u32) >= tile.w_extent())
+            & ((out.len() as u32) >= tile.o_extent())
+            & (win.rows() != 0)
+            & (win.row() != 0)
+            & (win.shift() <= 31);
+        if !fits {
+            return Err(NvmError::at(u32::MAX));
+        }
+        if (tile.tm() == 0) | (tile.out_rows() == 0) | (tile.out_cols() == 0) {
             return Ok(());
         }
-        let dst = hifram(addr, data.len())?;
-        let src = data.as_ptr() as usize as u32;
-        // SAFETY: the destination is inside HIFRAM, which no Rust reference can point into,
-        // and the source is a live slice that the DMA only reads.
-        unsafe { self.dma_copy(src, dst, data.len() as u32) };
+        self.job.tile(tile, relu);
+        // SAFETY: the extents bound every read of x and w and every write of out (checked
+        // above), and the job's counts are all at least 1. The routine touches only MPY32
+        // registers, those buffers, the job and the registers it saves or may clobber.
+        unsafe { inas_mac_tile(x.as_ptr(), w.as_ptr(), out.as_mut_ptr(), &mut self.job) };
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn pool(
+        &mut self,
+        x: &[i16],
+        w: i16,
+        out: &mut [i16],
+        pixels: u16,
+        shift: u8,
+        relu: bool,
+    ) -> Result<(), NvmError> {
+        let channels = out.len() as u16;
+        if pixels == 0 || shift > 31 || u32::from(pixels) * u32::from(channels) > x.len() as u32 {
+            return Err(NvmError::at(u32::MAX));
+        }
+        if channels == 0 {
+            return Ok(());
+        }
+        // A channel is a window of one product per pixel, `channels` words apart: the MAC
+        // tile's job with a pixel step, built directly (a `MacTile` computes extents this
+        // call has checked already).
+        let job = &mut self.job;
+        job.finish(shift, relu);
+        job.rows = pixels;
+        job.row = 1;
+        job.skip = (channels - 1).wrapping_mul(2);
+        job.tm = channels;
+        // SAFETY: pixels · channels words of x are read (checked above) and `channels` of out
+        // written; the job's counts are at least 1. As for `mac`, the routine touches only
+        // MPY32 registers, those buffers, the job and the registers it saves or may clobber.
+        unsafe { inas_pool_tile(x.as_ptr(), w, out.as_mut_ptr(), job) };
         Ok(())
     }
 }
 
-/// The MAC on MPY32: exactly `q15::dot`, i.e. signed 16x16 products added with i32
-/// saturation at every step, over the shorter of the two slices.
-impl Mac for Board {
-    type Error = NvmError;
+/// What `inas_mac_tile` needs to know about a tile, laid out for it (offsets in its header
+/// comment). The board keeps one: the geometry is written per call (per output tile), the
+/// finishing part only when the shift or ReLU changes (`finish`), which is per layer at most.
+#[repr(C)]
+struct Job {
+    rows: u16,
+    row: u16,
+    /// Bytes from the end of one input row to the start of the next (wrapping).
+    skip: u16,
+    pre: [u16; 2],
+    ctl: u16,
+    /// 1: v = RES1 >> k (shift ≥ 16); 0: fractional read, k = 15 − shift more bits to take.
+    high: u16,
+    k: u16,
+    /// ±2^shift: the range of RES1 (fractional) whose shifted value fits i16.
+    bound: u16,
+    nbound: u16,
+    relu: u16,
+    tm: u16,
+    out_rows: u16,
+    out_cols: u16,
+    /// Bytes between the windows of adjacent pixels, and of adjacent pixel rows.
+    x_col: u16,
+    x_row: u16,
+    /// Bytes from the end of a pixel's outputs to the next pixel's, and between pixel rows.
+    o_skip: u16,
+    o_row: u16,
+    /// The weights of output channel 0 (the routine's own note).
+    w0: u16,
+    /// `shift | relu << 8` of the finishing fields, or `NO_FINISH`.
+    finish_key: u16,
+}
 
-    fn dot(&mut self, x: &[i16], w: &[i16]) -> Result<i32, NvmError> {
-        let mpy = &self.mpy;
-        let mut acc: i32 = 0;
-        // No interrupt handler uses MPY32 (LLVM's multiplies are the __mspabi software
-        // helpers in this build), so an interrupt between operands and result is harmless.
-        // Two slice iterators rather than `zip`: they step pointers themselves, where zip's
-        // indexing needs loop strength reduction, which this build turns off for size.
-        let mut w = w.iter();
-        for &a in x {
-            let Some(&b) = w.next() else { break };
-            // SAFETY: MPYS takes any 16-bit operand; writing it selects a signed multiply.
-            mpy.mpys().write(|r| unsafe { r.bits(a as u16) });
-            // SAFETY: as above, for OP2; the write starts the multiplication.
-            mpy.op2().write(|r| unsafe { r.bits(b as u16) });
-            // The result needs one more cycle when it is read indirectly (SLAU367, MPY32).
-            nop();
-            let lo = mpy.reslo().read().bits();
-            let hi = mpy.reshi().read().bits();
-            acc = acc.saturating_add(((u32::from(hi) << 16) | u32::from(lo)) as i32);
+/// A `finish_key` no (shift, relu) has.
+const NO_FINISH: u16 = u16::MAX;
+
+impl Job {
+    const fn new() -> Job {
+        Job {
+            rows: 0,
+            row: 0,
+            skip: 0,
+            pre: [0; 2],
+            ctl: 0,
+            high: 0,
+            k: 0,
+            bound: 0,
+            nbound: 0,
+            relu: 0,
+            tm: 0,
+            out_rows: 0,
+            out_cols: 0,
+            x_col: 0,
+            x_row: 0,
+            o_skip: 0,
+            o_row: 0,
+            w0: 0,
+            finish_key: NO_FINISH,
         }
-        Ok(acc)
+    }
+
+    /// Sets the geometry of a MAC tile (and its finishing).
+    #[inline(always)]
+    fn tile(&mut self, t: &MacTile, relu: bool) {
+        let win = t.window();
+        self.finish(win.shift(), relu);
+        self.rows = win.rows();
+        self.row = win.row();
+        self.skip = win.x_step().wrapping_sub(win.row()).wrapping_mul(2);
+        self.tm = t.tm();
+        self.out_rows = t.out_rows();
+        self.out_cols = t.out_cols();
+        self.x_col = t.x_col().wrapping_mul(2);
+        self.x_row = t.x_row().wrapping_mul(2);
+        self.o_skip = t.o_col().wrapping_sub(t.tm()).wrapping_mul(2);
+        self.o_row = t.o_row().wrapping_mul(2);
+    }
+
+    /// Sets what finishing an output with `shift` (0..=31) takes, unless it is set already.
+    #[inline(always)]
+    fn finish(&mut self, shift: u8, relu: bool) {
+        let shift = shift & 31;
+        let key = u16::from(shift) | u16::from(relu) << 8;
+        if key != self.finish_key {
+            self.refinish(shift, relu, key);
+        }
+    }
+
+    #[inline(never)]
+    fn refinish(&mut self, shift: u8, relu: bool, key: u16) {
+        let high = shift >= 16;
+        // Fractional reads return the sum doubled (SLAU367P §5.2.4.1): with shift ≤ 15 the
+        // result is sat16(read >> (shift + 1)), so RES1 directly for shift 15.
+        let (ctl, k) = if high {
+            (MAC_CTL, u16::from(shift - 16))
+        } else {
+            (MAC_CTL | MPYFRAC, 15 - u16::from(shift))
+        };
+        // The rounding constant 2^(shift − 1) and 2^shift from a table: a variable shift is a
+        // loop on this CPU.
+        let round = ROUND[usize::from(shift)];
+        let bound = if high { 0 } else { (2 * round).max(1) as u16 };
+        self.pre = [round as u16, (round >> 16) as u16];
+        self.ctl = ctl;
+        self.high = u16::from(high);
+        self.k = k;
+        self.bound = bound;
+        self.nbound = bound.wrapping_neg();
+        self.relu = u16::from(relu);
+        self.finish_key = key;
     }
 }
+
+/// 2^(shift − 1) for shift 0..=31 (0 for shift 0): the accumulator's rounding preload. A
+/// `static`, so an index reads it in place (a `const` array is copied to the stack first).
+static ROUND: [u32; 32] = {
+    let mut t = [0u32; 32];
+    let mut s = 1;
+    while s < 32 {
+        t[s] = 1 << (s - 1);
+        s += 1;
+    }
+    t
+};
+
+extern "C" {
+    fn inas_mac_tile(x: *const i16, w: *const i16, out: *mut i16, job: *mut Job);
+    fn inas_pool_tile(x: *const i16, w: i16, out: *mut i16, job: *mut Job);
+}
+
+// One output tile: r12 = x (pixel (0, 0)'s window), r13 = w (output channel 0's weights; the
+// next channel's follow, and every pixel uses the same), r14 = out, r15 = the Job: rows 0,
+// row 2, skip 4, pre 6/8, ctl 10, high 12, k 14, bound 16, nbound 18, relu 20, tm 22,
+// out_rows 24, out_cols 26, x_col 28, x_row 30, o_skip 32, o_row 34, w0 36.
+// Per output: preload RES1:RES0 and MPY32CTL0 (MPYC = 0, the preload's sign), MACS/OP2 pairs
+// (LLVM assembles no `@Rn+ -> &abs`: `.word 0x4cb2` is MOV @r12+, &MACS and `.word 0x4db2` MOV
+// @r13+, &OP2), then `inas_finish`. A MACS write follows its OP2 by 4 cycles and RES is read
+// at least 6 after the last OP2, beyond the 3-cycle 16x16 latency (SLAU367P Table 5-5).
+core::arch::global_asm!(
+    ".section .text.inas_mac_tile,\"ax\",@progbits",
+    ".global inas_mac_tile",
+    ".p2align 1",
+    ".type inas_mac_tile,@function",
+    "inas_mac_tile:",
+    "    push r10",
+    "    push r9",
+    "    push r8",
+    "    push r7",
+    "    push r6",
+    "    push r5",
+    "    push r4",
+    "    mov r13, 36(r15)",
+    "    mov r12, r10",
+    "    mov r14, r9",
+    "    mov 24(r15), r8",
+    // A row of pixels: r10 = its first window, r9 = its first outputs.
+    "1:  mov r10, r5",
+    "    mov r9, r14",
+    "    mov 26(r15), r4",
+    // A pixel: r5 = its window, r14 = its outputs.
+    "2:  mov 36(r15), r13",
+    "    mov 22(r15), r6",
+    // An output.
+    "3:  mov r5, r12",
+    "    mov 6(r15), &{res0}",
+    "    mov 8(r15), &{res1}",
+    "    mov 10(r15), &{ctl0}",
+    "    mov @r15, r7",
+    "4:  mov 2(r15), r11",
+    "    bit #1, r11",
+    "    jeq 5f",
+    "    .word 0x4cb2, {macs}",
+    "    .word 0x4db2, {op2}",
+    "    dec r11",
+    "    jeq 6f",
+    "5:  .word 0x4cb2, {macs}",
+    "    .word 0x4db2, {op2}",
+    "    .word 0x4cb2, {macs}",
+    "    .word 0x4db2, {op2}",
+    "    sub #2, r11",
+    "    jne 5b",
+    "6:  add 4(r15), r12",
+    "    dec r7",
+    "    jne 4b",
+    "    call #inas_finish",
+    "    dec r6",
+    "    jne 3b",
+    "    add 28(r15), r5",
+    "    add 32(r15), r14",
+    "    dec r4",
+    "    jne 2b",
+    "    add 30(r15), r10",
+    "    add 34(r15), r9",
+    "    dec r8",
+    "    jne 1b",
+    "    pop r4",
+    "    pop r5",
+    "    pop r6",
+    "    pop r7",
+    "    pop r8",
+    "    pop r9",
+    "    pop r10",
+    "    ret",
+    // One GAP tile: r12 = x (channel 0 of pixel 0), r13 = the pooling weight, r14 = out, r15 =
+    // the Job of a tile of `tm` channels whose windows are `rows` pixels of one product,
+    // `skip` bytes apart after each. MOV @r12+, &OP2 is hand-encoded (0x4cb2), as above.
+    ".size inas_mac_tile, .-inas_mac_tile",
+    ".global inas_pool_tile",
+    ".type inas_pool_tile,@function",
+    "inas_pool_tile:",
+    "    push r9",
+    "    push r8",
+    "    push r7",
+    "    push r6",
+    "    push r5",
+    "    mov 4(r15), r9",
+    "    mov 22(r15), r6",
+    "    mov r12, r5",
+    "20: mov r5, r12",
+    "    mov 6(r15), &{res0}",
+    "    mov 8(r15), &{res1}",
+    "    mov 10(r15), &{ctl0}",
+    "    mov @r15, r8",
+    // The weight is OP1 of every product: written once, each OP2 write then multiplies it
+    // and accumulates again (SLAU367P §5.2.1: OP1 and the operation stay until rewritten).
+    "    mov r13, &{macs}",
+    "21: .word 0x4cb2, {op2}",
+    "    add r9, r12",
+    "    dec r8",
+    "    jne 21b",
+    "    call #inas_finish",
+    "    incd r5",
+    "    dec r6",
+    "    jne 20b",
+    "    pop r5",
+    "    pop r6",
+    "    pop r7",
+    "    pop r8",
+    "    pop r9",
+    "    ret",
+    // An output's end, for both routines: the sum in MPY32 finished as the Job says
+    // (`q15::Acc::finish`), added with saturation to *r14 (V is SR bit 8), ReLU if asked, stored;
+    // r14 moves to the next output. Clobbers r7, r11, r12. RES is read at least 6 cycles after
+    // the caller's last OP2 write.
+    ".size inas_pool_tile, .-inas_pool_tile",
+    ".type inas_finish,@function",
+    "inas_finish:",
+    "    mov &{res1}, r11",
+    "    mov 14(r15), r7",
+    "    tst r7",
+    "    jeq 38f",
+    "    tst 12(r15)",
+    "    jeq 31f",
+    "30: rra r11",
+    "    dec r7",
+    "    jne 30b",
+    "    jmp 38f",
+    "31: cmp 16(r15), r11",
+    "    jge 32f",
+    "    cmp 18(r15), r11",
+    "    jl 33f",
+    "    mov &{res0}, r12",
+    "34: rla r12",
+    "    rlc r11",
+    "    dec r7",
+    "    jne 34b",
+    "    jmp 38f",
+    "32: mov #0x7fff, r11",
+    "    jmp 38f",
+    "33: mov #0x8000, r11",
+    "38: mov @r14, r7",
+    "    add r11, r7",
+    "    mov r2, r12",
+    "    bit #0x100, r12",
+    "    jeq 39f",
+    "    mov #0x7fff, r7",
+    "    tst r11",
+    "    jge 39f",
+    "    mov #0x8000, r7",
+    "39: tst 20(r15)",
+    "    jeq 40f",
+    "    tst r7",
+    "    jge 40f",
+    "    clr r7",
+    "40: mov r7, 0(r14)",
+    "    incd r14",
+    "    ret",
+    ".size inas_finish, .-inas_finish",
+    res0 = const RES0,
+    res1 = const RES1,
+    ctl0 = const MPY32CTL0,
+    macs = const MACS,
+    op2 = const OP2,
+);
 
 impl Device for Board {
     fn cycles(&mut self) -> u32 {
         Board::cycles(self)
     }
-}
 
-// The macro supplies `CriticalSection` (msp430::interrupt's): handlers run with GIE clear.
-#[interrupt]
-fn TIMER0_A1(cs: CriticalSection) {
-    // SAFETY: TA0IV is read only here; reading it clears the flag it reports.
-    let ta0 = unsafe { &*pac::Ta0::ptr() };
-    if ta0.ta0iv().read().taiv().is_taifg() {
-        let overflows = OVERFLOWS.borrow(cs);
-        overflows.set(overflows.get().wrapping_add(1));
+    /// The session lives in FRAM (`.persistent`).
+    fn persist_barrier(&mut self) {
+        barrier();
     }
 }
+
+// Timer_A0 overflow: TA0IV reads 0x0E for TAIFG, and the read clears it. Written in assembly so
+// that it touches no register: the DMA routine keeps 20-bit addresses in registers, which a
+// handler's 16-bit PUSH/POP would cut to 16 bits.
+core::arch::global_asm!(
+    ".section .text.TIMER0_A1,\"ax\",@progbits",
+    ".global TIMER0_A1",
+    ".p2align 1",
+    ".type TIMER0_A1,@function",
+    "TIMER0_A1:",
+    "    cmp #14, &{ta0iv}",
+    "    jne 1f",
+    "    inc &INAS_OVERFLOWS",
+    "1:  reti",
+    ".size TIMER0_A1, .-TIMER0_A1",
+    ta0iv = const 0x036E,
+);

@@ -12,7 +12,9 @@
 #![no_std]
 #![no_main]
 #![feature(asm_experimental_arch)]
-#![cfg_attr(not(feature = "smoke"), feature(abi_msp430_interrupt))]
+
+#[cfg(all(feature = "smoke", feature = "mpy32"))]
+compile_error!("the smoke build runs under mspdebug sim, which has no MPY32: build it with --no-default-features");
 
 #[cfg(not(feature = "smoke"))]
 mod board;
@@ -20,6 +22,7 @@ mod board;
 mod smoke;
 #[cfg(feature = "smoke")]
 use smoke as board;
+mod mem;
 mod startup;
 
 use core::ptr::addr_of_mut;
@@ -35,8 +38,14 @@ use panic_msp430 as _;
 
 /// The board's session layout is defined once, in `common` (the flashing tool builds FRAM
 /// images from it); the smoke build keeps its NVM in low FRAM and has no clock.
-#[cfg(not(feature = "smoke"))]
+#[cfg(not(any(feature = "smoke", feature = "mclk-16mhz")))]
 const CONFIG: Config = inas_common::session::LAUNCHPAD;
+// The layout is the LaunchPad's; only the clock the host hears of differs.
+#[cfg(all(not(feature = "smoke"), feature = "mclk-16mhz"))]
+const CONFIG: Config = Config {
+    clock_hz: board::MCLK_HZ,
+    ..inas_common::session::LAUNCHPAD
+};
 #[cfg(feature = "smoke")]
 const CONFIG: Config = Config {
     nvm_words: board::NVM_WORDS,
@@ -61,9 +70,17 @@ static mut BOOTS: u16 = 0;
 #[link_section = ".persistent"]
 static mut COMMITS: u16 = 0;
 
+/// The engine's tile buffers. The board build keeps them out of `.bss` (startup would clear them
+/// at every boot, a third of its cost): after a reset they hold whatever SRAM holds, and nothing
+/// reads a word of them before writing it — a batch fills every tile buffer word it uses from
+/// NVM (IFM, weights, partial sums or biases) before computing, and the benchmarks fill what
+/// they send.
+#[cfg_attr(not(feature = "smoke"), link_section = ".uninit.vm")]
 static mut VM: [i16; VM_WORDS] = [0; VM_WORDS];
-/// The session lives in a static: it holds the plan metadata and an upload's head buffer,
-/// more than the stack should carry.
+/// The session lives in a static in FRAM: it holds the decoded plans and an upload's head
+/// buffer, more than the stack should carry, and in FRAM the decoded plans survive a reset
+/// (`Session::boot` checks them against the stored head instead of decoding it again).
+#[link_section = ".persistent"]
 static mut SESSION: Session = Session::new(CONFIG);
 
 fn bump(counter: *mut u16) {
@@ -86,7 +103,7 @@ fn finish_run(session: &mut Session, dev: &mut board::Board, vm: &mut [i16]) -> 
             Ok(Stepped::Committed { power_down }) => {
                 bump(addr_of_mut!(COMMITS));
                 if power_down {
-                    board::power_down();
+                    board::power_down(dev);
                 }
             }
             Ok(Stepped::Finished(msg)) => return Some(msg),

@@ -5,7 +5,7 @@
 use core::ptr::addr_of_mut;
 
 use inas_common::engine::{Block, Mac, Nvm};
-use inas_common::q15;
+use inas_common::q15::{self, MacTile};
 use inas_common::session::Device;
 
 /// Words of low FRAM the session owns: two slots for the smoke plan (1,551 words of layout
@@ -72,8 +72,26 @@ impl Nvm for Board {
 
 impl Mac for Board {
     type Error = NvmError;
-    fn dot(&mut self, x: &[i16], w: &[i16]) -> Result<i32, NvmError> {
-        Ok(q15::dot(x, w))
+    fn mac(
+        &mut self,
+        x: &[i16],
+        w: &[i16],
+        out: &mut [i16],
+        tile: &MacTile,
+        relu: bool,
+    ) -> Result<(), NvmError> {
+        q15::tile(x, w, out, tile, relu).ok_or(NvmError { addr: 0, words: 0 })
+    }
+    fn pool(
+        &mut self,
+        x: &[i16],
+        w: i16,
+        out: &mut [i16],
+        pixels: u16,
+        shift: u8,
+        relu: bool,
+    ) -> Result<(), NvmError> {
+        q15::pool(x, w, out, pixels, shift, relu).ok_or(NvmError { addr: 0, words: 0 })
     }
 }
 
@@ -81,7 +99,13 @@ impl Device for Board {
     fn cycles(&mut self) -> u32 {
         0
     }
+
+    /// The session lives in FRAM (`.persistent`).
+    fn persist_barrier(&mut self) {
+        // SAFETY: an empty asm block; without `nomem` it orders all memory accesses around it.
+        unsafe { core::arch::asm!("", options(nostack, preserves_flags)) };
+    }
 }
 
 /// The simulator cannot reset itself; the smoke run uses continuous mode and never asks to.
-pub fn power_down() {}
+pub fn power_down(_board: &Board) {}

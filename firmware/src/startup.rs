@@ -1,7 +1,10 @@
 //! The reset routine. msp430-rt's prebuilt one carries a relocation rust-lld cannot handle, so
 //! the firmware defines `Reset` itself (the crate's archive member is then never linked).
-//! It holds the watchdog first: zeroing SRAM at the 1 MHz reset clock outlasts its default
-//! 32 ms interval.
+//! It holds the watchdog first, then calls `PreInit` (the board build raises the clock there:
+//! the chip resets at MCLK = 1 MHz), then zeroes `.bss` and copies `.data` a word at a time
+//! (msp430-rt's linker script aligns both to words). Large buffers stay out of both: the
+//! session lives in FRAM (`.persistent`) and the tile buffers in `.uninit`, which the board
+//! clears with one DMA block.
 
 core::arch::global_asm!(
     ".section .Reset, \"ax\"",
@@ -13,16 +16,16 @@ core::arch::global_asm!(
     "    mov #_sbss, r4",
     "1:  cmp #_ebss, r4",
     "    jhs 2f",
-    "    clr.b 0(r4)",
-    "    inc r4",
+    "    clr 0(r4)",
+    "    incd r4",
     "    jmp 1b",
     "2:  mov #_sidata, r5",
     "    mov #_sdata, r4",
     "3:  cmp #_edata, r4",
     "    jhs 4f",
-    "    mov.b @r5+, r6",
-    "    mov.b r6, 0(r4)",
-    "    inc r4",
+    "    mov @r5+, r6",
+    "    mov r6, 0(r4)",
+    "    incd r4",
     "    jmp 3b",
     "4:  br #main",
 );

@@ -7,6 +7,7 @@ use std::process::Command;
 use anyhow::{bail, ensure, Context, Result};
 use ihex::Record;
 use inas_common::engine::{Block, Mac, Nvm};
+use inas_common::q15::{self, MacTile};
 use inas_common::session::{Device, Session, LAUNCHPAD, LAUNCHPAD_NVM_BASE, SLOTS_AT};
 use inas_common::wire::RunMode;
 
@@ -56,8 +57,26 @@ impl Nvm for Image {
 
 impl Mac for Image {
     type Error = OutOfRange;
-    fn dot(&mut self, x: &[i16], w: &[i16]) -> Result<i32, OutOfRange> {
-        Ok(inas_common::q15::dot(x, w))
+    fn mac(
+        &mut self,
+        x: &[i16],
+        w: &[i16],
+        out: &mut [i16],
+        tile: &MacTile,
+        relu: bool,
+    ) -> Result<(), OutOfRange> {
+        q15::tile(x, w, out, tile, relu).ok_or(OutOfRange)
+    }
+    fn pool(
+        &mut self,
+        x: &[i16],
+        w: i16,
+        out: &mut [i16],
+        pixels: u16,
+        shift: u8,
+        relu: bool,
+    ) -> Result<(), OutOfRange> {
+        q15::pool(x, w, out, pixels, shift, relu).ok_or(OutOfRange)
     }
 }
 

@@ -20,7 +20,8 @@ tasks:
              (or a board: demo --port PORT), side by side; --fresh starts over (runs/demo/)
   ci         format check, clippy (warnings are errors), no_std build of inas-common, firmware sim-smoke,
              the whole test suite
-  firmware   build the MSP430FR5994 firmware (smoke and board builds) and check their sizes against the budgets
+  firmware   build the MSP430FR5994 firmware (smoke and board builds) and check their sizes against the budgets;
+             --mhz 16 builds only the board build at 16 MHz, as firmware/target/inas-firmware-16mhz.elf
   sim-smoke  run the firmware under mspdebug sim: logits equal the host engine's, also across a power failure
   flash      program a LaunchPad: flash [--plan net.plan [--input x.json]] [--tool mspdebug|msp430flasher] [--hex OUT]
              (--plan puts the plan in the FRAM plan store of the same image; --input arms a run for the first
@@ -32,7 +33,7 @@ fn main() -> ExitCode {
         Some("demo") => demo::demo(&args[1..]),
         Some("ci") => ci(),
         Some("setup") => setup(),
-        Some("firmware") => firmware::firmware(),
+        Some("firmware") => firmware::firmware(&args[1..]),
         Some("sim-smoke") => firmware::sim_smoke(),
         Some("flash") => flash::flash(&args[1..]),
         Some("-h" | "--help" | "help") => {
