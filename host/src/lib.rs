@@ -5,6 +5,7 @@
 //! [`explore`] (the execution-design explorer). [`cli`] is the edge that reads files and flags
 //! and prints.
 
+pub mod bench;
 pub mod calibrate;
 pub mod cli;
 pub mod data;

@@ -264,6 +264,8 @@ pub(crate) enum CycleTerms {
     Pool {
         /// Tr·Tc·Tm: elements per tile.
         elems: u64,
+        /// Tm: outputs a tile finishes.
+        outs: u64,
         /// nI × (rd(Tm) + oI).
         fi: f64,
         /// rd(Tm) + oO_O.
@@ -287,6 +289,7 @@ impl CycleTerms {
             let rd = x.rd.at(tm);
             return CycleTerms::Pool {
                 elems: mul(mul(tr, tc), tm),
+                outs: tm,
                 fi: mul(tri, tci) as f64 * (rd + x.o_ifm),
                 fo: rd + x.o_psum[o_out],
                 per_elem: x.pool + x.o_pool,
@@ -320,6 +323,7 @@ impl CycleTerms {
         match *self {
             CycleTerms::Pool {
                 elems,
+                outs,
                 fi,
                 fo,
                 per_elem,
@@ -327,10 +331,12 @@ impl CycleTerms {
             } => {
                 let fd = (sf * fi) + fo;
                 let cp = mul(s, elems) as f64 * per_elem;
-                let cp = if x.tile == 0.0 {
+                // As for a convolution: only calibrated profiles price tiles and finished
+                // outputs, so the reference's sum stays bit for bit.
+                let cp = if x.output == 0.0 && x.tile == 0.0 {
                     cp
                 } else {
-                    cp + (sf * x.tile)
+                    (cp + (mul(s, outs) as f64 * x.output)) + (sf * x.tile)
                 };
                 let pc = ((((x.reboot + fd) + fl) + cp) + bd) + bl;
                 (pc, pc)
@@ -392,10 +398,10 @@ pub(crate) fn layer_cost_cont(t: &CostTable, x: &Side, layer: &Layer, d: &ExecDe
             * ((mul(tri, tci) as f64 * (rd + x.o_ifm))
                 + (rd + x.o_psum[LoopOrder::ReuseO.index()]));
         let cp = tg * (mul(mul(tr, tc), tm) as f64 * (x.pool + x.o_pool));
-        let cp = if x.tile == 0.0 {
+        let cp = if x.output == 0.0 && x.tile == 0.0 {
             cp
         } else {
-            cp + (tg * x.tile)
+            (cp + (tg * tm as f64 * x.output)) + (tg * x.tile)
         };
         let bd = tg * (x.wr.at(tm) + x.b_out[LoopOrder::ReuseO.index()]);
         return (fd + cp) + bd;

@@ -494,10 +494,11 @@ fn measurement_matches_the_host_and_the_model() {
         let on_sum: f64 = r.layers.iter().map(|l| l.measured_on_time_s.unwrap()).sum();
         assert!((on_sum - r.per_sample[0].on_time_s).abs() < 1e-6);
         // The simulated board prices what the engine does with the model's constants. Each
-        // boot also re-reads the plan head word by word (priced as weight fetches), which the
-        // model does not price: add it to the prediction.
+        // boot also reads the stored plan's preamble (its key against the validated head's,
+        // one transfer priced as a weight fetch), which the model does not price: add it.
         let t = profile.cost_table();
-        let boot_s = f64::from(HEAD_WORDS) * (t.l.rd.at(1) + t.l.o_weights);
+        let preamble_words = (inas_common::plan::PREAMBLE_LEN / 2) as u64;
+        let boot_s = t.l.rd.at(preamble_words) + t.l.o_weights;
         let p = r.predicted_latency_s.unwrap() + r.power_cycles * boot_s;
         let err = (r.measured_latency_s - p).abs() / p;
         assert!(

@@ -341,8 +341,10 @@ fn measure_on_the_virtual_launchpad_runs_on_the_harvester_and_splits_boots_per_l
     let first = &j["per_sample"][0];
     let on = first["on_time_s"].as_f64().unwrap();
     let host = first["latency_s"].as_f64().unwrap();
-    // Uploads ran on USB power, the runs on the harvester: the host waited out recharges.
-    assert!(host > 2.0 * on, "host {host} s, on-time {on} s");
+    // Uploads ran on USB power, the runs on the harvester: the host waited out a recharge (at
+    // 1 mF the run is about one charge of the capacitor; smaller ones leave the idle board too
+    // short a power cycle to hear the run command).
+    assert!(host > 1.05 * on, "host {host} s, on-time {on} s");
     assert!(j["power_cycles"].as_f64().unwrap() >= 5.0, "{j}");
     // Per-layer figures (continuous differences plus each layer's power cycles at the full
     // plan's cost) add up to the first sample's run.

@@ -34,6 +34,9 @@ struct Param {
 /// The constants whole layers calibrate, in profile units (cycles of the cost-model clock;
 /// seconds for the reboot). Per-MAC and per-element addressing fold into `ops.add` and
 /// `ops.pool`: the model only ever adds them together.
+/// The per-element GAP constant: a firmware with a pool microbenchmark measures it.
+pub const POOL_CYCLES: &str = "ops.pool.cycles";
+
 const PARAMS: [Param; 14] = [
     Param {
         name: "ops.tile.cycles",
@@ -52,7 +55,7 @@ const PARAMS: [Param; 14] = [
         set: |p, v| p.ops.add.cycles = v,
     },
     Param {
-        name: "ops.pool.cycles",
+        name: POOL_CYCLES,
         set: |p, v| p.ops.pool.cycles = v,
     },
     Param {
@@ -93,10 +96,21 @@ const PARAMS: [Param; 14] = [
     },
 ];
 
-/// `p` with every fitted constant at 0 and the folded addressing overheads at 0 cycles.
+/// `p` with every fitted constant at 0 and the folded addressing overheads at 0 cycles. The
+/// MAC line's per-call part goes too: the model charges it per kernel tap, the same count as
+/// `ops.add`, which the fit sets instead (a firmware whose MAC call covers a whole output tile
+/// costs per tile and per output, not per tap, and the microbenchmark's per-call figure
+/// charged per tap would over-count it many times).
+#[cfg(test)]
 fn zeroed(p: &Profile) -> Profile {
+    zeroed_but(p, &[])
+}
+
+/// [`zeroed`], except the constants named in `kept` (measured by a microbenchmark).
+fn zeroed_but(p: &Profile, kept: &[&str]) -> Profile {
     let mut z = p.clone();
-    for param in &PARAMS {
+    z.mac.cycles.intercept = 0.0;
+    for param in PARAMS.iter().filter(|q| !kept.contains(&q.name)) {
         (param.set)(&mut z, 0.0);
     }
     let o = &mut z.overheads;
@@ -142,8 +156,10 @@ fn mode_name<S: serde::Serializer>(m: &RunMode, s: S) -> Result<S::Ok, S::Error>
 /// The fitted constants and how well the model with them explains the points.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct LayerFit {
-    /// (profile key, value in profile units).
+    /// (profile key, value in profile units) of every fitted constant.
     pub params: Vec<(String, f64)>,
+    /// Constants a microbenchmark measured: kept as the base profile had them, not fitted.
+    pub kept: Vec<String>,
     /// Constants with nothing in the calibration set to fit them: left at 0.
     pub unexcited: Vec<String>,
     /// Constants the fit wanted negative: fixed at 0.
@@ -161,7 +177,8 @@ pub struct LayerFit {
 impl LayerFit {
     /// Writes the fitted constants into `p`.
     pub fn apply(&self, p: &mut Profile) {
-        *p = zeroed(p);
+        let kept: Vec<&str> = self.kept.iter().map(String::as_str).collect();
+        *p = zeroed_but(p, &kept);
         for (name, v) in &self.params {
             if let Some(param) = PARAMS.iter().find(|q| q.name == name) {
                 (param.set)(p, *v);
@@ -179,18 +196,20 @@ pub fn errors_pct(points: &[(f64, f64)]) -> Vec<f64> {
 }
 
 /// Fits the whole-layer constants of `base` (whose transfer and MAC lines are already
-/// calibrated) to `points`. `None` when there are no points.
-pub fn fit(base: &Profile, points: &[LayerPoint]) -> Option<LayerFit> {
+/// calibrated) to `points`; the constants named in `kept` keep `base`'s values. `None` when
+/// there are no points.
+pub fn fit(base: &Profile, points: &[LayerPoint], kept: &[&str]) -> Option<LayerFit> {
     if points.is_empty() {
         return None;
     }
-    let zero = zeroed(base);
+    let zero = zeroed_but(base, kept);
     let fixed = zero.cost_table();
     let on = |costs: &crate::profile::CostTable, pt: &LayerPoint| {
         on_time_s(costs, &pt.layer, &pt.design, pt.mode)
     };
-    // Features: the on-time each constant contributes per unit, with the lines removed.
-    let mut lines_off = zero.clone();
+    // Features: the on-time each constant contributes per unit, with the lines and the kept
+    // constants removed.
+    let mut lines_off = zeroed_but(base, &[]);
     for l in [
         &mut lines_off.transfer.read,
         &mut lines_off.transfer.write,
@@ -211,11 +230,12 @@ pub fn fit(base: &Profile, points: &[LayerPoint]) -> Option<LayerFit> {
     let constant: Vec<f64> = points.iter().map(|pt| on(&fixed, pt)).collect();
     let measured: Vec<f64> = points.iter().map(|pt| pt.measured_s).collect();
 
+    let is_kept = |j: usize| kept.contains(&PARAMS[j].name);
     let mut free: Vec<usize> = (0..PARAMS.len())
-        .filter(|&j| features[j].iter().any(|&f| f != 0.0))
+        .filter(|&j| !is_kept(j) && features[j].iter().any(|&f| f != 0.0))
         .collect();
     let unexcited: Vec<String> = (0..PARAMS.len())
-        .filter(|j| !free.contains(j))
+        .filter(|&j| !is_kept(j) && !free.contains(&j))
         .map(|j| PARAMS[j].name.to_owned())
         .collect();
     let mut clamped = vec![];
@@ -237,7 +257,9 @@ pub fn fit(base: &Profile, points: &[LayerPoint]) -> Option<LayerFit> {
     let params: Vec<(String, f64)> = PARAMS
         .iter()
         .zip(&theta)
-        .map(|(p, &v)| (p.name.to_owned(), v.max(0.0)))
+        .enumerate()
+        .filter(|&(j, _)| !is_kept(j))
+        .map(|(_, (p, &v))| (p.name.to_owned(), v.max(0.0)))
         .collect();
     let predicted: Vec<f64> = (0..points.len())
         .map(|i| {
@@ -263,6 +285,7 @@ pub fn fit(base: &Profile, points: &[LayerPoint]) -> Option<LayerFit> {
         .collect();
     Some(LayerFit {
         params,
+        kept: kept.iter().map(|&k| k.to_owned()).collect(),
         unexcited,
         clamped,
         points: pairs,
@@ -525,13 +548,14 @@ mod tests {
         // A "device" that is the model with known constants: the fit must recover them.
         let mut truth = zeroed(&Profile::reference());
         let known = [
-            300.0, 37.0, 21.0, 0.011, 55.0, 44.0, 90.0, 70.0, 65.0, 120.0, 130.0, 80.0,
+            300.0, 37.0, 210.0, 21.0, 9.0, 0.011, 55.0, 44.0, 90.0, 70.0, 65.0, 120.0, 130.0, 80.0,
         ];
+        assert_eq!(known.len(), PARAMS.len());
         for (p, v) in PARAMS.iter().zip(known) {
             (p.set)(&mut truth, v);
         }
         let pts = points_from(&truth, &plans(10, 24, 3, 2048, 1 << 20));
-        let f = fit(&truth, &pts).unwrap();
+        let f = fit(&truth, &pts, &[]).unwrap();
         assert!(f.max_error_pct < 1e-6, "{f:?}");
         assert!(f.clamped.is_empty(), "{:?}", f.clamped);
         for ((name, got), want) in f.params.iter().zip(known) {
@@ -546,6 +570,31 @@ mod tests {
     }
 
     #[test]
+    fn a_kept_constant_stays_as_measured_and_the_rest_is_fitted_around_it() {
+        let mut truth = zeroed(&Profile::reference());
+        let known = [
+            300.0, 37.0, 210.0, 21.0, 9.0, 0.011, 55.0, 44.0, 90.0, 70.0, 65.0, 120.0, 130.0, 80.0,
+        ];
+        for (p, v) in PARAMS.iter().zip(known) {
+            (p.set)(&mut truth, v);
+        }
+        let pts = points_from(&truth, &plans(10, 24, 3, 2048, 1 << 20));
+        let f = fit(&truth, &pts, &[POOL_CYCLES]).unwrap();
+        assert!(f.max_error_pct < 1e-6, "{f:?}");
+        assert_eq!(f.kept, [POOL_CYCLES]);
+        assert!(f.params.iter().all(|(n, _)| n != POOL_CYCLES));
+        let mut p = Profile::reference();
+        p.ops.pool.cycles = 9.0;
+        f.apply(&mut p);
+        assert_eq!(p.ops.pool.cycles, 9.0);
+        // A wrong kept value is not hidden: the others cannot absorb it exactly.
+        let mut off = truth.clone();
+        off.ops.pool.cycles = 30.0;
+        let g = fit(&off, &pts, &[POOL_CYCLES]).unwrap();
+        assert!(g.max_error_pct > 0.1, "{g:?}");
+    }
+
+    #[test]
     fn a_constant_that_would_be_negative_is_clamped_to_zero() {
         let mut truth = zeroed(&Profile::reference());
         (PARAMS[3].set)(&mut truth, 40.0);
@@ -555,7 +604,7 @@ mod tests {
         for p in &mut pts {
             p.measured_s = on_time_s(&lines, &p.layer, &p.design, p.mode) * 0.9;
         }
-        let f = fit(&truth, &pts).unwrap();
+        let f = fit(&truth, &pts, &[]).unwrap();
         assert!(!f.clamped.is_empty());
         assert!(f.params.iter().all(|(_, v)| *v >= 0.0), "{:?}", f.params);
     }

@@ -75,7 +75,7 @@ pub fn fit_line(points: &[(f64, f64)]) -> Option<(f64, f64, f64)> {
     Some((slope, intercept, r2))
 }
 
-fn fit(points: Vec<Point>) -> Option<Fit> {
+pub fn fit(points: Vec<Point>) -> Option<Fit> {
     let xy: Vec<(f64, f64)> = points
         .iter()
         .map(|p| (f64::from(p.n), p.per_rep()))
@@ -104,7 +104,13 @@ pub struct Calibration {
     pub nvm_bytes: u32,
     pub read: Fit,
     pub write: Fit,
+    /// One transfer of n one-word blocks, when the firmware offers it: the slope is what a
+    /// block costs inside a multi-block transfer (the model's per-transfer constant).
+    pub read_blocks: Option<Fit>,
+    pub write_blocks: Option<Fit>,
     pub mac: Fit,
+    /// One pooled channel of n elements (`Mac::pool`), when the firmware benchmarks it.
+    pub pool: Option<Fit>,
     /// Footprint commit (a 3-word and a 1-word write): measured, and what the write fit
     /// predicts for it, in device cycles.
     pub commit_cycles: f64,
@@ -165,6 +171,32 @@ pub fn measure<L: Link>(
     let mac = run(client, BenchKind::Mac, &macs)?;
     let commit = run(client, BenchKind::Commit, &[4])?;
     let mut notes = vec![];
+    // Blocks inside one transfer: a firmware that moves a tile in one call pays its call once.
+    let blocks = sizes(vm_words.min(512));
+    let block_fit = |client: &mut Client<L>, kind| -> Result<Option<Fit>, ClientError> {
+        let mut points = vec![];
+        for &n in &blocks {
+            match client.bench(kind, n, reps) {
+                Ok(cycles) => points.push(Point { n, reps, cycles }),
+                Err(ClientError::Device {
+                    code: ErrorCode::Unsupported,
+                    ..
+                }) => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(fit(points))
+    };
+    let read_blocks = block_fit(client, BenchKind::ReadBlocks)?;
+    let write_blocks = block_fit(client, BenchKind::WriteBlocks)?;
+    let pool = block_fit(client, BenchKind::Pool)?;
+    if read_blocks.is_none() || write_blocks.is_none() {
+        notes.push(
+            "transfers: this firmware has no block benchmarks; a transfer's constant is a \
+             whole call's"
+                .into(),
+        );
+    }
     let boot_cycles = match client.bench(BenchKind::Boot, 0, 1) {
         Ok(c) => Some(c as f64),
         Err(ClientError::Device {
@@ -200,7 +232,10 @@ pub fn measure<L: Link>(
         nvm_bytes: caps.nvm_bytes,
         read,
         write,
+        read_blocks,
+        write_blocks,
         mac,
+        pool,
         commit_cycles,
         commit_predicted_cycles,
         boot_cycles,
@@ -241,7 +276,27 @@ impl Calibration {
         let mut p = base.clone();
         p.transfer.read.cycles = line("transfer.read", &self.read);
         p.transfer.write.cycles = line("transfer.write", &self.write);
+        // The model prices every block as one transfer: with the block benchmarks, its constant
+        // is what a block adds inside a tile transfer, and the calls' own cost is left to the
+        // whole-layer fit (per tile).
+        for (l, blocks, words) in [
+            (&mut p.transfer.read.cycles, &self.read_blocks, &self.read),
+            (
+                &mut p.transfer.write.cycles,
+                &self.write_blocks,
+                &self.write,
+            ),
+        ] {
+            if let Some(b) = blocks {
+                l.intercept = ((b.slope - words.slope) * scale).max(0.0);
+            }
+        }
         p.mac.cycles = line("mac", &self.mac);
+        if let Some(pool) = &self.pool {
+            // Per pooled element; the call's constant is the tile's and the output's, which
+            // the layer fit prices.
+            p.ops.pool.cycles = (pool.slope * scale).max(0.0);
+        }
         if let Some(boot) = self.boot_cycles {
             p.reboot.latency_s = boot / f64::from(self.clock_hz.max(1));
         }

@@ -43,6 +43,9 @@ pub enum Command {
     Measure(super::device::MeasureArgs),
     /// Fit a platform profile's transfer and MAC cycles to a device's microbenchmarks.
     Calibrate(super::device::CalibrateArgs),
+    /// Time the firmware in device cycles: the MAC kernel, transfers, a batch's bookkeeping, a
+    /// boot, and reference plans end to end (cycles per MAC).
+    Bench(super::device::BenchArgs),
     /// Search for a network: train and quantize candidates, price them with the explorer, and
     /// keep a resumable run directory (journal, plans, summary, trials.csv, pareto.svg).
     Search(super::search::SearchArgs),

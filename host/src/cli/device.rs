@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::args::SupplyArgs;
 use super::data::CacheArgs;
 use super::{plans, EXIT_INFEASIBLE, EXIT_OK};
+use crate::bench;
 use crate::calibrate::{self, layers};
 use crate::data::{self, DatasetName, Limit, LoadOptions};
 use crate::device::client::{device_name, Deployed};
@@ -102,6 +103,11 @@ pub struct LinkArgs {
     /// Seed of the line damage.
     #[arg(long, default_value_t = 1)]
     pub fault_seed: u64,
+    /// With --emulator: where the device spends its cycles during runs, by firmware function,
+    /// written to this CSV when the command ends (function, cycles, share of the profiled
+    /// cycles). Profiling slows the emulator several times; device timings are unchanged.
+    #[arg(long, value_name = "CSV", requires = "emulator")]
+    pub profile_cycles: Option<PathBuf>,
 }
 
 impl LinkArgs {
@@ -116,6 +122,9 @@ impl LinkArgs {
                     None => firmware_elf(Build::Board)?,
                 };
                 let mut link = EmulatorLink::start(&elf, None)?;
+                if let Some(csv) = &self.profile_cycles {
+                    link.profile_cycles(csv.clone());
+                }
                 if let Some(s) = run_supply {
                     link.run_on(s);
                 }
@@ -262,6 +271,22 @@ pub struct CalibrateArgs {
     #[arg(long, value_parser = parse_watts, value_name = "W")]
     pub active_power_w: Option<f64>,
     /// Print the fits as one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub link: LinkArgs,
+    /// Plans to time end to end [default: the three reference plans, made as `inas plan
+    /// random` makes them].
+    #[arg(long = "plan", value_name = "FILE")]
+    pub plans: Vec<PathBuf>,
+    /// Repetitions of each microbenchmark.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub reps: u16,
+    /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
 }
@@ -624,6 +649,38 @@ fn print_report(r: &measure::Report, files: &[PathBuf]) {
     }
 }
 
+pub fn bench(args: BenchArgs) -> Result<i32> {
+    let plans = if args.plans.is_empty() {
+        bench::reference_plans()?
+    } else {
+        args.plans
+            .iter()
+            .map(|p| {
+                Ok(bench::BenchPlan {
+                    name: p.display().to_string(),
+                    bytes: plans::read(p)?,
+                })
+            })
+            .collect::<Result<_>>()?
+    };
+    let run = || -> Result<i32> {
+        let mut client = args.link.open(None)?;
+        let pb = bar(1, "benchmarking", args.json);
+        let figures = bench::run(&mut client, &plans, args.reps, &mut |d, t| {
+            pb.set_length(t as u64);
+            pb.set_position(d as u64);
+        })?;
+        pb.finish_and_clear();
+        if args.json {
+            println!("{}", serde_json::to_string(&figures)?);
+        } else {
+            println!("{} on {}", figures.table(), client.link().describe());
+        }
+        Ok(EXIT_OK)
+    };
+    run().or_else(device_failure)
+}
+
 pub fn calibrate(args: CalibrateArgs) -> Result<i32> {
     let base = Profile::load(&args.base)?;
     let run = || -> Result<i32> {
@@ -653,7 +710,13 @@ pub fn calibrate(args: CalibrateArgs) -> Result<i32> {
                 other => anyhow!("{other}"),
             })?;
             pb.finish_and_clear();
-            cal.layers = layers::fit(&lines, &points);
+            // A measured pool slope is kept; the layer fit prices the rest around it.
+            let kept: &[&str] = if cal.pool.is_some() {
+                &[layers::POOL_CYCLES]
+            } else {
+                &[]
+            };
+            cal.layers = layers::fit(&lines, &points, kept);
         }
         let active_power_w = args.active_power_w.or_else(|| {
             args.link.target.emulator.is_some().then(|| {

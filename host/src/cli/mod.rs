@@ -62,6 +62,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Deploy(args) => device::deploy(args),
         Command::Measure(args) => device::measure(args),
         Command::Calibrate(args) => device::calibrate(args),
+        Command::Bench(args) => device::bench(args),
         Command::Emulate(args) => emulate::run(args),
         Command::Profile { name: None } => {
             for (name, text) in BUILTIN {

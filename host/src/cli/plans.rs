@@ -8,8 +8,6 @@ use serde_json::json;
 
 use super::args::{NetArgs, PlanCommand, PowerArg, SupplyArgs};
 use super::{EXIT_INFEASIBLE, EXIT_OK};
-use crate::explore::explore_network;
-use crate::model::Platform;
 use crate::planner;
 use crate::profile::Profile;
 
@@ -46,7 +44,6 @@ fn random(
     output: &Path,
 ) -> Result<i32> {
     let profile = Profile::load(&supply.profile)?;
-    let platform = Platform::new(&profile, supply.overrides())?;
     let mut space = *net.dataset.space();
     if let Some(n) = input_len {
         anyhow::ensure!(n > 0, "--input-len must be at least 1");
@@ -56,25 +53,32 @@ fn random(
         .arch
         .as_ref()
         .map_or_else(|| space.example.to_vec(), |a| a.0.clone());
-    let network = space
-        .network(&arch)
-        .map_err(|e| anyhow!("{} arch {arch:?}: {e}", net.dataset))?;
-    let result = explore_network(&platform, &network, power.into())?;
-    if let Some(why) = result.infeasible {
-        eprintln!("error: no plan: the network has no feasible design: {why}");
-        return Ok(EXIT_INFEASIBLE);
-    }
-    let designs: Vec<_> = result.layers.iter().map(|l| l.design.exec()).collect();
-    let tensors = planner::random_tensors(&network, seed);
-    let target = planner::target(platform.vm_bytes, profile.memory.nvm_bytes, &profile.name);
-    let bytes = planner::build(&network, &designs, &tensors, 0, target, seed as u32)?;
-    validated(output, &bytes)?;
+    let bytes = match planner::random_plan(
+        &profile,
+        supply.overrides(),
+        &space,
+        &arch,
+        power.into(),
+        seed,
+    ) {
+        Ok(b) => b,
+        Err(planner::RandomPlanError::Infeasible(why)) => {
+            eprintln!("error: no plan: the network has no feasible design: {why}");
+            return Ok(EXIT_INFEASIBLE);
+        }
+        Err(planner::RandomPlanError::Network(e)) => {
+            return Err(anyhow!("{} {e}", net.dataset));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let (_, valid) = validated(output, &bytes)?;
+    let layers = valid.layers().len();
     std::fs::write(output, &bytes).with_context(|| format!("cannot write {}", output.display()))?;
     println!(
         "wrote {}: {} bytes, {} layers, plan id {}, {} [{}]",
         output.display(),
         bytes.len(),
-        network.layers.len(),
+        layers,
         seed as u32,
         net.dataset,
         arch.iter()

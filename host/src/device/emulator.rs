@@ -4,7 +4,7 @@
 //! off-time of every recharge) and a measurement is exactly repeatable.
 
 use std::collections::VecDeque;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
@@ -98,6 +98,8 @@ pub struct EmulatorLink {
     on_run_supply: bool,
     /// Reports of the runs before the last supply switch.
     earlier: Vec<Report>,
+    /// Where to write the cycles-by-function profile when the emulator stops for good.
+    profile: Option<PathBuf>,
 }
 
 impl EmulatorLink {
@@ -114,6 +116,7 @@ impl EmulatorLink {
             run_supply: None,
             on_run_supply: false,
             earlier: vec![],
+            profile: None,
         };
         link.spawn(emulator, supply)?;
         Ok(link)
@@ -162,6 +165,19 @@ impl EmulatorLink {
     /// under the previous supply. The link's clock goes on.
     pub fn set_supply(&mut self, supply: Option<Supply>) -> Result<Report> {
         let (emulator, report) = self.stop()?;
+        self.respawn(emulator, supply)?;
+        Ok(report)
+    }
+
+    /// Profiles the device during runs (between the client's `Phase::Run` and the next
+    /// `Phase::Transfer`); when the link ends, writes its cycles by firmware function to
+    /// `csv` (function, cycles, share).
+    pub fn profile_cycles(&mut self, csv: PathBuf) {
+        self.profile = Some(csv);
+    }
+
+    /// Restarts a stopped emulator under `supply`, the link's clock going on.
+    fn respawn(&mut self, emulator: Emulator, supply: Option<Supply>) -> Result<()> {
         {
             let mut s = self.state.0.lock().expect("link state");
             s.closed = false;
@@ -171,8 +187,24 @@ impl EmulatorLink {
             s.granted_s -= s.now_s;
             s.now_s = 0.0;
         }
-        self.spawn(emulator, supply)?;
-        Ok(report)
+        self.spawn(emulator, supply)
+    }
+
+    /// Writes the profile, if one was asked for.
+    fn write_profile(&self, emulator: &Emulator) -> Result<()> {
+        let (Some(csv), Some(by_pc)) = (&self.profile, emulator.machine.profile()) else {
+            return Ok(());
+        };
+        let rows = emulator.firmware.cycles_by_function(by_pc);
+        let total: u64 = rows.iter().map(|r| r.1).sum::<u64>().max(1);
+        let mut out = String::from("function,cycles,share_pct\n");
+        for (name, cycles) in rows {
+            out += &format!(
+                "{name},{cycles},{:.3}\n",
+                100.0 * cycles as f64 / total as f64
+            );
+        }
+        std::fs::write(csv, out).with_context(|| format!("writing {}", csv.display()))
     }
 
     /// Puts the board on `supply` for every run and back on USB power for every transfer, as
@@ -184,12 +216,15 @@ impl EmulatorLink {
 
     /// Stops the emulator and returns its run report (since the last supply switch).
     pub fn finish(mut self) -> Result<Report> {
-        Ok(self.stop()?.1)
+        let (emulator, report) = self.stop()?;
+        self.write_profile(&emulator)?;
+        Ok(report)
     }
 
     /// Stops the emulator and returns the reports of every run, one per supply switch.
     pub fn finish_all(mut self) -> Result<Vec<Report>> {
-        let last = self.stop()?.1;
+        let (emulator, last) = self.stop()?;
+        self.write_profile(&emulator)?;
         let mut all = std::mem::take(&mut self.earlier);
         all.push(last);
         Ok(all)
@@ -207,7 +242,11 @@ impl Drop for EmulatorLink {
     fn drop(&mut self) {
         self.close();
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            if let Ok((emulator, _)) = t.join() {
+                if let Err(e) = self.write_profile(&emulator) {
+                    eprintln!("warning: {e:#}");
+                }
+            }
         }
     }
 }
@@ -270,11 +309,20 @@ impl Link for EmulatorLink {
             Phase::Run => self.run_supply.is_some(),
             Phase::Transfer => false,
         };
-        if want == self.on_run_supply {
+        let profile = self.profile.is_some();
+        if want == self.on_run_supply && !profile {
             return Ok(());
         }
         let supply = if want { self.run_supply.clone() } else { None };
-        let report = self.set_supply(supply).map_err(|e| LinkError::Closed {
+        let switch = || -> Result<Report> {
+            let (mut emulator, report) = self.stop()?;
+            emulator
+                .machine
+                .set_profiling(profile && phase == Phase::Run);
+            self.respawn(emulator, supply)?;
+            Ok(report)
+        };
+        let report = switch().map_err(|e| LinkError::Closed {
             link: self.name.clone(),
             what: format!("switching the supply: {e:#}"),
         })?;
