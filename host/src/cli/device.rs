@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::args::SupplyArgs;
 use super::data::CacheArgs;
+use super::out::{errln, outln};
 use super::{plans, EXIT_INFEASIBLE, EXIT_OK};
 use crate::calibrate::{self, layers};
 use crate::data::{self, DatasetName, Limit, LoadOptions};
@@ -285,12 +286,12 @@ fn bar(len: u64, what: &str, quiet: bool) -> ProgressBar {
 fn device_failure(e: anyhow::Error) -> Result<i32> {
     match e.downcast_ref::<ClientError>() {
         Some(ClientError::DoesNotFit(_)) => {
-            eprintln!("error: {e:#}");
+            errln!("error: {e:#}");
             Ok(EXIT_INFEASIBLE)
         }
         Some(ClientError::BadPlan(_)) => Err(e),
         Some(_) => {
-            eprintln!("error: {e:#}");
+            errln!("error: {e:#}");
             Ok(EXIT_DEVICE)
         }
         None => Err(e),
@@ -303,14 +304,14 @@ pub fn devices(args: DevicesArgs) -> Result<i32> {
     }
     let ports = serial::ports().map_err(|e| anyhow!("cannot list serial ports: {e}"))?;
     if args.json {
-        println!("{}", serde_json::to_string(&ports)?);
+        outln!("{}", serde_json::to_string(&ports)?)?;
         return Ok(EXIT_OK);
     }
     if ports.is_empty() {
-        println!("no serial ports found (use --emulator for the virtual LaunchPad, or --simboard for the simulated board)");
+        outln!("no serial ports found (use --emulator for the virtual LaunchPad, or --simboard for the simulated board)")?;
         return Ok(EXIT_OK);
     }
-    println!("{:<20} {:<9} {:<9} DESCRIPTION", "PORT", "KIND", "VID:PID");
+    outln!("{:<20} {:<9} {:<9} DESCRIPTION", "PORT", "KIND", "VID:PID")?;
     for p in &ports {
         let ids = match (p.vid, p.pid) {
             (Some(v), Some(d)) => format!("{v:04x}:{d:04x}"),
@@ -327,7 +328,7 @@ pub fn devices(args: DevicesArgs) -> Result<i32> {
                  the second",
             );
         }
-        println!("{:<20} {:<9} {:<9} {desc}", p.port, p.kind, ids);
+        outln!("{:<20} {:<9} {:<9} {desc}", p.port, p.kind, ids)?;
     }
     Ok(EXIT_OK)
 }
@@ -377,10 +378,10 @@ pub fn deploy(args: DeployArgs) -> Result<i32> {
             verified,
         };
         if args.json {
-            println!("{}", serde_json::to_string(&out)?);
+            outln!("{}", serde_json::to_string(&out)?)?;
         } else {
             let s = out.deployed.stats;
-            println!(
+            outln!(
                 "deployed plan {} ({} B) to {} on {} in {:.2} s ({:.0} B/s); {} frames, {} resent, \
                  {} damaged answers, {} timeouts, {} restarts",
                 out.deployed.plan_id,
@@ -394,12 +395,12 @@ pub fn deploy(args: DeployArgs) -> Result<i32> {
                 s.bad_frames,
                 s.timeouts,
                 s.upload_restarts
-            );
+            )?;
             match verified {
-                Some(true) => println!("verified: a run's logits equal the host engine's"),
-                Some(false) => println!(
+                Some(true) => outln!("verified: a run's logits equal the host engine's")?,
+                Some(false) => outln!(
                     "VERIFICATION FAILED: the device's logits differ from the host engine's"
-                ),
+                )?,
                 None => {}
             }
         }
@@ -550,9 +551,9 @@ pub fn measure(args: MeasureArgs) -> Result<i32> {
         pb.finish_and_clear();
         let files = measure::report::write(&report, &args.out)?;
         if args.json {
-            println!("{}", serde_json::to_string(&report)?);
+            outln!("{}", serde_json::to_string(&report)?)?;
         } else {
-            print_report(&report, &files);
+            print_report(&report, &files)?;
         }
         Ok(if report.logits_match_host {
             EXIT_OK
@@ -563,17 +564,21 @@ pub fn measure(args: MeasureArgs) -> Result<i32> {
     run().or_else(device_failure)
 }
 
-fn print_report(r: &measure::Report, files: &[PathBuf]) {
+fn print_report(r: &measure::Report, files: &[PathBuf]) -> Result<()> {
     let s = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.4}"));
-    println!(
+    outln!(
         "{} on {}, plan {}, {} run, {} samples",
-        r.device, r.link, r.plan_id, r.mode, r.samples
-    );
+        r.device,
+        r.link,
+        r.plan_id,
+        r.mode,
+        r.samples
+    )?;
     match r.accuracy {
-        Some(a) => println!("accuracy: {:.1} %", a * 100.0),
-        None => println!("accuracy: - (no labels)"),
+        Some(a) => outln!("accuracy: {:.1} %", a * 100.0)?,
+        None => outln!("accuracy: - (no labels)")?,
     }
-    println!(
+    outln!(
         "logits equal the host engine's: {}",
         if r.logits_match_host {
             "yes, every sample".to_owned()
@@ -586,8 +591,8 @@ fn print_report(r: &measure::Report, files: &[PathBuf]) {
                 .collect();
             format!("NO (samples {})", bad.join(", "))
         }
-    );
-    println!(
+    )?;
+    outln!(
         "latency per inference: measured {:.4} s (device on-time {:.4} s), predicted {} s; \
          power cycles {:.1} (predicted {})",
         r.measured_latency_s,
@@ -595,33 +600,41 @@ fn print_report(r: &measure::Report, files: &[PathBuf]) {
         s(r.predicted_latency_s),
         r.power_cycles,
         s(r.predicted_power_cycles)
-    );
-    println!(
+    )?;
+    outln!(
         "{:<12} {:<24} {:>12} {:>12} {:>8}",
-        "layer", "design", "measured s", "predicted s", "error"
-    );
+        "layer",
+        "design",
+        "measured s",
+        "predicted s",
+        "error"
+    )?;
     for l in &r.layers {
         let err = match (l.measured_latency_s, l.predicted_latency_s) {
             (Some(m), Some(p)) if p > 0.0 => format!("{:+.1} %", (m - p) / p * 100.0),
             _ => "-".into(),
         };
-        println!(
+        outln!(
             "{:<12} {:<24} {:>12} {:>12} {:>8}",
             l.name,
             l.design,
             s(l.measured_latency_s),
             s(l.predicted_latency_s),
             err
-        );
+        )?;
     }
     let st = r.link_stats;
-    println!(
+    outln!(
         "line: {} frames sent, {} resent, {} damaged answers, {} timeouts",
-        st.frames_sent, st.resends, st.bad_frames, st.timeouts
-    );
+        st.frames_sent,
+        st.resends,
+        st.bad_frames,
+        st.timeouts
+    )?;
     for f in files {
-        println!("wrote {}", f.display());
+        outln!("wrote {}", f.display())?;
     }
+    Ok(())
 }
 
 pub fn calibrate(args: CalibrateArgs) -> Result<i32> {
@@ -687,52 +700,59 @@ pub fn calibrate(args: CalibrateArgs) -> Result<i32> {
                 profile: args.output.display().to_string(),
                 notes: &notes,
             };
-            println!("{}", serde_json::to_string(&out)?);
+            outln!("{}", serde_json::to_string(&out)?)?;
         } else {
             let scale = base.clock.cost_model_hz / f64::from(cal.clock_hz.max(1));
-            println!(
+            outln!(
                 "{} firmware {} at {} Hz; cycles below at the profile's {} Hz",
-                cal.device, cal.firmware, cal.clock_hz, base.clock.cost_model_hz
-            );
-            println!(
+                cal.device,
+                cal.firmware,
+                cal.clock_hz,
+                base.clock.cost_model_hz
+            )?;
+            outln!(
                 "{:<16} {:>12} {:>12} {:>10} {:>12}",
-                "primitive", "slope", "intercept", "r2", "max resid %"
-            );
+                "primitive",
+                "slope",
+                "intercept",
+                "r2",
+                "max resid %"
+            )?;
             for (name, f) in [
                 ("transfer.read", &cal.read),
                 ("transfer.write", &cal.write),
                 ("mac", &cal.mac),
             ] {
-                println!(
+                outln!(
                     "{:<16} {:>12.4} {:>12.2} {:>10.6} {:>12.3}",
                     name,
                     f.slope * scale,
                     f.intercept * scale,
                     f.r2,
                     f.max_residual_pct
-                );
+                )?;
             }
-            println!(
+            outln!(
                 "footprint commit: {:.1} cycles measured, {:.1} predicted by the write fit",
                 cal.commit_cycles * scale,
                 cal.commit_predicted_cycles * scale
-            );
+            )?;
             if let Some(fit) = &cal.layers {
-                println!(
+                outln!(
                     "whole layers: {} measured (both run modes); the model with the fitted \
                      constants is off by {:.2} % at most, {:.2} % rms",
                     fit.points.len(),
                     fit.max_error_pct,
                     fit.rms_error_pct
-                );
+                )?;
                 for (name, v) in &fit.params {
-                    println!("  {name:<28} {v:>14.6}");
+                    outln!("  {name:<28} {v:>14.6}")?;
                 }
             }
             for n in &notes {
-                println!("note: {n}");
+                outln!("note: {n}")?;
             }
-            println!("wrote {}", args.output.display());
+            outln!("wrote {}", args.output.display())?;
         }
         Ok(EXIT_OK)
     };

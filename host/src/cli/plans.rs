@@ -7,6 +7,7 @@ use inas_common::plan::{self, vm_need_bytes, Plan, ValidPlan};
 use serde_json::json;
 
 use super::args::{NetArgs, PlanCommand, PowerArg, SupplyArgs};
+use super::out::{errln, outln};
 use super::{EXIT_INFEASIBLE, EXIT_OK};
 use crate::explore::explore_network;
 use crate::model::Platform;
@@ -61,7 +62,7 @@ fn random(
         .map_err(|e| anyhow!("{} arch {arch:?}: {e}", net.dataset))?;
     let result = explore_network(&platform, &network, power.into())?;
     if let Some(why) = result.infeasible {
-        eprintln!("error: no plan: the network has no feasible design: {why}");
+        errln!("error: no plan: the network has no feasible design: {why}");
         return Ok(EXIT_INFEASIBLE);
     }
     let designs: Vec<_> = result.layers.iter().map(|l| l.design.exec()).collect();
@@ -70,7 +71,7 @@ fn random(
     let bytes = planner::build(&network, &designs, &tensors, 0, target, seed as u32)?;
     validated(output, &bytes)?;
     std::fs::write(output, &bytes).with_context(|| format!("cannot write {}", output.display()))?;
-    println!(
+    outln!(
         "wrote {}: {} bytes, {} layers, plan id {}, {} [{}]",
         output.display(),
         bytes.len(),
@@ -81,7 +82,7 @@ fn random(
             .map(u32::to_string)
             .collect::<Vec<_>>()
             .join(",")
-    );
+    )?;
     Ok(EXIT_OK)
 }
 
@@ -122,10 +123,10 @@ fn show(path: &Path, as_json: bool) -> Result<i32> {
             "layers": layers,
             "nvm_words": layout.total_words,
         });
-        println!("{j}");
+        outln!("{j}")?;
         return Ok(EXIT_OK);
     }
-    println!(
+    outln!(
         "{}: plan {} (format {}), {} bytes, for {profile} (VM {} B, NVM {} B)",
         path.display(),
         meta.plan_id,
@@ -133,14 +134,22 @@ fn show(path: &Path, as_json: bool) -> Result<i32> {
         bytes.len(),
         meta.target.vm_bytes,
         meta.target.nvm_bytes
-    );
-    println!("input {}x{}x{}\n", meta.input.h, meta.input.w, meta.input.c);
-    println!(
+    )?;
+    outln!("input {}x{}x{}\n", meta.input.h, meta.input.w, meta.input.c)?;
+    outln!(
         "{:<3} {:<14} {:<13} {:<13} {:<9} {:<24} {:>8} {:>6} {:>6}",
-        "#", "kind", "input", "output", "kernel", "design", "weights", "shift", "VM B"
-    );
+        "#",
+        "kind",
+        "input",
+        "output",
+        "kernel",
+        "design",
+        "weights",
+        "shift",
+        "VM B"
+    )?;
     for (i, l) in plan.layers().iter().enumerate() {
-        println!(
+        outln!(
             "{:<3} {:<14} {:<13} {:<13} {:<9} {:<24} {:>8} {:>6} {:>6}",
             i,
             format!("{:?}{}", l.kind, if l.relu { "+relu" } else { "" }),
@@ -151,14 +160,14 @@ fn show(path: &Path, as_json: bool) -> Result<i32> {
             l.weights.len,
             l.shift,
             vm_need_bytes(l)
-        );
+        )?;
     }
-    println!(
+    outln!(
         "\nNVM: {} words ({} B): tensors {} words, 3 feature-map buffers of {} words, footprint 2 slots",
         layout.total_words,
         layout.total_words * 2,
         plan.tensor_elements(),
         layout.feature_map_words
-    );
+    )?;
     Ok(EXIT_OK)
 }
