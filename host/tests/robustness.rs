@@ -166,3 +166,155 @@ fn a_reply_timeout_under_the_data_frame_floor_is_honoured() {
         );
     }
 }
+
+#[test]
+fn settings_that_overflow_a_budget_or_a_latency_are_input_errors_naming_the_flag() {
+    let d = with_plan();
+    for (args, flag) in [
+        (
+            &["explore", "--dataset", "har", "--cap", "1e308"][..],
+            "--cap",
+        ),
+        (
+            &["explore", "--dataset", "har", "--cap", "1e308", "--json"][..],
+            "--cap",
+        ),
+        (
+            &["explore", "--dataset", "har", "--rehm", "1e308"][..],
+            "--rehm",
+        ),
+        (
+            &[
+                "explore",
+                "--dataset",
+                "har",
+                "--power",
+                "cont",
+                "--cap",
+                "1e308",
+            ][..],
+            "--cap",
+        ),
+        (
+            &[
+                "plan",
+                "random",
+                "--dataset",
+                "har",
+                "--cap",
+                "1e308",
+                "-o",
+                "x",
+            ][..],
+            "--cap",
+        ),
+        (&["simulate", "net.plan", "--cap", "1e308"][..], "--cap"),
+        (&["simulate", "net.plan", "--rehm", "1e300"][..], "--rehm"),
+        (
+            &[
+                "measure",
+                "--plan",
+                "net.plan",
+                "--simboard",
+                "--harvested",
+                "--cap",
+                "1e308",
+            ][..],
+            "--cap",
+        ),
+    ] {
+        let o = inas(d.path(), args);
+        assert_clean(&o, &format!("{args:?}"));
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stdout(&o));
+        assert!(stderr(&o).contains(flag), "{args:?}: {}", stderr(&o));
+        assert!(!stdout(&o).contains("feasible"), "{args:?}: {}", stdout(&o));
+    }
+    // A batch line names its field and is a bad line, not a result.
+    std::fs::write(
+        d.path().join("b.jsonl"),
+        "{\"dataset\":\"har\",\"cap_f\":1e308}\n{\"dataset\":\"har\",\"rehm_ohm\":1e300}\n",
+    )
+    .unwrap();
+    let o = inas(d.path(), &["explore", "--batch", "b.jsonl", "--json"]);
+    assert_eq!(o.status.code(), Some(2));
+    let lines: Vec<Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert!(lines[0]["error"].as_str().unwrap().contains("cap_f"));
+    assert!(lines[1]["error"].as_str().unwrap().contains("rehm_ohm"));
+    assert!(lines.iter().all(|l| l["feasible"] == false));
+
+    // The extremes that are accepted give finite numbers.
+    for args in [
+        &[
+            "explore",
+            "--dataset",
+            "har",
+            "--cap",
+            "1e6",
+            "--rehm",
+            "1e12",
+        ][..],
+        &[
+            "explore",
+            "--dataset",
+            "har",
+            "--cap",
+            "1e-12",
+            "--rehm",
+            "1e-12",
+        ][..],
+        &[
+            "explore",
+            "--dataset",
+            "kws",
+            "--cap",
+            "1e6",
+            "--margin",
+            "1e-300",
+        ][..],
+        &[
+            "explore",
+            "--dataset",
+            "cifar",
+            "--cap",
+            "1e6",
+            "--rehm",
+            "1e12",
+        ][..],
+    ] {
+        let o = inas(d.path(), args);
+        assert_clean(&o, &format!("{args:?}"));
+        assert!(matches!(o.status.code(), Some(0 | 1)), "{args:?}");
+        let out = stdout(&o);
+        let words = out.split(|c: char| !c.is_ascii_alphanumeric() && c != '-');
+        assert!(
+            !words
+                .into_iter()
+                .any(|w| ["inf", "-inf", "NaN"].contains(&w)),
+            "{args:?}: {out}"
+        );
+    }
+}
+
+#[test]
+fn explore_batch_tables_say_each_bad_line_once() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("b.jsonl"),
+        "{\"dataset\":\"har\"}\n{\"dataset\":\"kws\",\"cap_f\":-1}\nnot json\n",
+    )
+    .unwrap();
+    let o = inas(d.path(), &["explore", "--batch", "b.jsonl"]);
+    assert_eq!(o.status.code(), Some(2));
+    let all = format!("{}{}", stdout(&o), stderr(&o));
+    for needle in [
+        "b.jsonl:2: --cap (cap_f): capacitance",
+        "b.jsonl:3: not a case",
+    ] {
+        assert_eq!(all.matches(needle).count(), 1, "{needle}: {all}");
+    }
+    assert!(stdout(&o).starts_with("line 1: har"), "{}", stdout(&o));
+}
