@@ -280,7 +280,8 @@ pub fn run_search(args: SearchArgs) -> Result<i32> {
                 args.out.display()
             )
         })?;
-        c.trials = args.trials.unwrap_or(c.trials).max(records.len());
+        // `--trials` sets the run's count (recorded in run.json); fewer than done is refused.
+        c.trials = args.trials.unwrap_or(c.trials);
         (c, records.len())
     } else {
         (args.resolve()?, 0)
