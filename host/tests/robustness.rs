@@ -318,3 +318,79 @@ fn explore_batch_tables_say_each_bad_line_once() {
     }
     assert!(stdout(&o).starts_with("line 1: har"), "{}", stdout(&o));
 }
+
+/// Runs `inas args` with at most `kib` KiB of address space.
+fn inas_within(dir: &Path, kib: u64, args: &[&str]) -> Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -v {kib} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_inas"))
+        .args(args)
+        .current_dir(dir)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("run inas")
+}
+
+#[test]
+fn a_plan_too_large_for_the_device_is_refused_before_memory_is_spent() {
+    let d = tempfile::tempdir().unwrap();
+    // The binary with libtorch needs about 450 MB of address space; these plans' tensors
+    // alone would take 0.5 and 8.6 GB.
+    for (arch, dataset) in [
+        ("1,8000,1,8000,1,4", "har"),
+        ("65535,65535,65535,65535", "kws"),
+    ] {
+        let o = inas_within(
+            d.path(),
+            800_000,
+            &[
+                "plan",
+                "random",
+                "--dataset",
+                dataset,
+                "--arch",
+                arch,
+                "-o",
+                "x",
+            ],
+        );
+        assert_clean(&o, arch);
+        assert_eq!(o.status.code(), Some(2), "{arch}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("plan needs") && stderr(&o).contains("B of NVM, the device has"),
+            "{arch}: {}",
+            stderr(&o)
+        );
+        assert!(!d.path().join("x").exists());
+    }
+}
+
+#[test]
+fn the_nvm_a_plan_needs_is_known_before_its_tensors() {
+    use inas::explore::explore_network;
+    use inas::model::{Overrides, Platform, Power};
+    use inas::network::{HAR, KWS};
+    use inas::planner;
+    use inas::profile::Profile;
+    let p = Platform::new(&Profile::reference(), Overrides::default()).unwrap();
+    for (space, arch) in [
+        (&HAR, &[5, 4, 5, 16, 5, 24][..]),
+        (&HAR, &[3, 8, 7, 4, 1, 16][..]),
+        (&KWS, &[48, 128, 48, 128][..]),
+        (&KWS, &[16, 32, 64, 8][..]),
+    ] {
+        let net = space.network(arch).unwrap();
+        let r = explore_network(&p, &net, Power::Cont).unwrap();
+        let designs: Vec<_> = r.layers.iter().map(|l| l.design.exec()).collect();
+        let target = planner::target(p.vm_bytes, 1 << 30, "reference");
+        let tensors = planner::random_tensors(&net, 1);
+        let bytes = planner::build(&net, &designs, &tensors, 0, target, 1).unwrap();
+        let (_, valid) = planner::open(&bytes).unwrap();
+        assert_eq!(
+            planner::nvm_need_bytes(&net),
+            u64::from(valid.layout().total_words) * 2,
+            "{arch:?}"
+        );
+    }
+}

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use inas_common::plan::{self, vm_need_bytes, Plan, ValidPlan};
 use serde_json::json;
 
@@ -60,6 +60,21 @@ fn random(
     let network = space
         .network(&arch)
         .map_err(|e| anyhow!("{} arch {arch:?}: {e}", net.dataset))?;
+    // Before exploring and before allocating tensors, which for a large network take minutes
+    // and gigabytes only to be refused by the plan's validation.
+    let need = planner::nvm_need_bytes(&network);
+    if need > profile.memory.nvm_bytes {
+        bail!(
+            "{}: plan needs {need} B of NVM, the device has {} B ({} arch {})",
+            output.display(),
+            profile.memory.nvm_bytes,
+            net.dataset,
+            arch.iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+    }
     let result = explore_network(&platform, &network, power.into())?;
     if let Some(why) = result.infeasible {
         errln!("error: no plan: the network has no feasible design: {why}");
