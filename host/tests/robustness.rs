@@ -394,3 +394,188 @@ fn the_nvm_a_plan_needs_is_known_before_its_tensors() {
         );
     }
 }
+
+/// `measure` on the simulated board with `extra` flags, 2 samples, no per-layer runs.
+fn measure(dir: &Path, extra: &[&str]) -> Output {
+    let mut a = vec![
+        "measure",
+        "--plan",
+        "net.plan",
+        "--simboard",
+        "--samples",
+        "2",
+        "--no-per-layer",
+        "--out",
+        "m",
+    ];
+    a.extend_from_slice(extra);
+    inas(dir, &a)
+}
+
+#[test]
+fn a_harvested_run_that_cannot_complete_says_why_and_every_link_honours_harvested() {
+    let d = with_plan();
+    let weak = ["--harvested", "--cap", "1mF", "--rehm", "400"];
+    let o = measure(d.path(), &weak);
+    assert_clean(&o, "weak harvester");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("on this harvester the plan cannot complete")
+            && stderr(&o).contains("µJ > budget 302.5 µJ"),
+        "{}",
+        stderr(&o)
+    );
+    // Asked to run anyway, the simulated board finds a power cycle over the budget.
+    let o = measure(d.path(), &[&weak[..], &["--run-timeout", "30"]].concat());
+    assert_clean(&o, "weak harvester, run anyway");
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("would brown out at that batch forever")
+            && stderr(&o).contains("note: the model said the plan cannot complete"),
+        "{}",
+        stderr(&o)
+    );
+
+    // On a harvester that can run it, the simulated board waits out every recharge.
+    let timing = |extra: &[&str]| {
+        let o = measure(
+            d.path(),
+            &[&["--json", "--cap", "5mF", "--rehm", "41"], extra].concat(),
+        );
+        assert_eq!(o.status.code(), Some(0), "{extra:?}: {}", stderr(&o));
+        let j: Value = serde_json::from_str(&stdout(&o)).unwrap();
+        (
+            j["measured_latency_s"].as_f64().unwrap(),
+            j["predicted_latency_s"].as_f64().unwrap(),
+        )
+    };
+    let (usb, _) = timing(&[]);
+    let (harvested, predicted) = timing(&["--harvested"]);
+    assert!(
+        harvested > 2.0 * usb,
+        "harvested {harvested} s, USB {usb} s"
+    );
+    assert!(
+        (harvested - predicted).abs() < 0.15 * predicted,
+        "measured {harvested} s, predicted {predicted} s"
+    );
+}
+
+#[test]
+fn measure_inputs_are_checked_value_by_value_and_labels_against_the_classes() {
+    let d = with_plan();
+    let good: Vec<i64> = (0..48 * 9).collect();
+    let mut bad = good.clone();
+    bad[5] = 40000;
+    for (text, needle) in [
+        (
+            serde_json::json!([good, bad]).to_string(),
+            "sample 1, value 5: 40000 is not a Q15 integer",
+        ),
+        (
+            serde_json::json!([{"input": good, "label": 6}]).to_string(),
+            "sample 0: label 6 is not one of the plan's 6 classes (0..=5)",
+        ),
+        (
+            serde_json::json!([{"input": good, "label": -1}]).to_string(),
+            "sample 0: label -1 is not one of the plan's 6 classes",
+        ),
+        (
+            serde_json::json!([{"input": good, "lable": 1}]).to_string(),
+            "sample 0: unknown key \"lable\"",
+        ),
+        (
+            serde_json::json!(["x"]).to_string(),
+            "sample 0: expected an array of Q15 integers",
+        ),
+    ] {
+        std::fs::write(d.path().join("in.json"), &text).unwrap();
+        let o = measure(d.path(), &["--inputs", "in.json"]);
+        assert_clean(&o, needle);
+        assert_eq!(o.status.code(), Some(2), "{needle}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(&format!("in.json: {needle}")),
+            "{needle}: {}",
+            stderr(&o)
+        );
+    }
+    std::fs::write(
+        d.path().join("in.json"),
+        serde_json::json!([{"input": good, "label": 5}]).to_string(),
+    )
+    .unwrap();
+    let o = measure(d.path(), &["--inputs", "in.json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+#[test]
+fn errors_name_what_is_missing_and_say_each_cause_once() {
+    let d = with_plan();
+    let o = inas(d.path(), &["export", "nonexist", "-o", "x.plan"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("nonexist holds no search (run.json is missing)"),
+        "{}",
+        stderr(&o)
+    );
+    for args in [
+        &["deploy", "net.plan", "--emulator", "nope.elf"][..],
+        &["explore", "--profile", "nope.toml"][..],
+        &["search", "--out", "s", "--profile", "nope.toml"][..],
+        &["plan", "show", "nope.plan"][..],
+        &["emulate", "nope.elf"][..],
+    ] {
+        let o = inas(d.path(), args);
+        assert_clean(&o, &format!("{args:?}"));
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert_eq!(
+            stderr(&o).matches("(os error 2)").count(),
+            1,
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
+fn measuring_over_a_pseudo_terminal_warns_that_its_timings_may_mean_nothing() {
+    let d = with_plan();
+    let pty = inas_sim::bridge::Pty::open().unwrap();
+    let o = inas(
+        d.path(),
+        &[
+            "measure",
+            "--plan",
+            "net.plan",
+            "--port",
+            pty.path(),
+            "--timeout",
+            "0.05",
+            "--tries",
+            "1",
+            "--samples",
+            "1",
+        ],
+    );
+    assert_clean(&o, "pty");
+    assert_eq!(o.status.code(), Some(3), "nothing answers: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains("is a pseudo-terminal") && stderr(&o).contains("--speed max"),
+        "{}",
+        stderr(&o)
+    );
+    // A serial port that is not a pseudo-terminal gets no such note.
+    let o = inas(
+        d.path(),
+        &[
+            "measure",
+            "--plan",
+            "net.plan",
+            "--port",
+            "/dev/null",
+            "--tries",
+            "1",
+        ],
+    );
+    assert!(!stderr(&o).contains("pseudo-terminal"), "{}", stderr(&o));
+}

@@ -187,6 +187,13 @@ pub fn run(args: EmulateArgs) -> Result<i32> {
             pty.path(),
             args.speed
         );
+        if args.speed.ratio().is_none() {
+            errln!(
+                "inas emulate: at speed max the board is not held to the wall clock: what a host \
+                 times over {} is this machine's speed, not the board's (--speed 1 for that)",
+                pty.path()
+            );
+        }
         // Pacing outside the stop flag: a Ctrl-C ends a long recharge's wait too.
         let mut bridge = Paced::new(Stoppable { inner: pty, stop }, args.speed);
         let report = emu.run(&cfg, &mut bridge);
