@@ -611,7 +611,7 @@ fn bad_plans_and_flags_are_clear_errors() {
     assert_bad(&["simulate", &p("missing.plan")], "cannot read plan");
     assert_bad(
         &["simulate", &p("k.plan"), "--failures", "sometimes"],
-        "'sometimes' is not none, random:N or every-write",
+        "'sometimes' is not none, random:N (N up to 1000000) or every-write",
     );
     assert_bad(
         &[

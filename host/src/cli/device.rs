@@ -453,9 +453,11 @@ fn sample_json(i: usize, v: &serde_json::Value, classes: u16) -> Result<Sample, 
                 }
             }
         }
-        _ => return Err(format!(
+        _ => {
+            return Err(format!(
             "sample {i}: expected an array of Q15 integers or {{\"input\": [...], \"label\": N}}"
-        )),
+        ))
+        }
     };
     let input = input
         .iter()
