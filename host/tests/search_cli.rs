@@ -237,7 +237,21 @@ fn a_second_writer_is_refused_while_a_search_holds_the_run() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 
-    let o = inas(d, &["search", "--out", "cc", "--resume"]);
+    // A few more trials than done: were the second writer let in, it would end soon.
+    let few_more = (journal_trials(&d.join("cc")).len() + 10).to_string();
+    let o = inas(
+        d,
+        &[
+            "search",
+            "--out",
+            "cc",
+            "--resume",
+            "--trials",
+            &few_more,
+            "--data-cache",
+            "cache",
+        ],
+    );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
         text(&o).contains("cc is in use: another search is writing it"),
