@@ -579,3 +579,29 @@ fn measuring_over_a_pseudo_terminal_warns_that_its_timings_may_mean_nothing() {
     );
     assert!(!stderr(&o).contains("pseudo-terminal"), "{}", stderr(&o));
 }
+
+#[test]
+fn an_unpaced_pty_says_its_timings_are_not_the_boards() {
+    let elf = inas_sim::builds::firmware_elf(inas_sim::builds::Build::Board)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let d = tempfile::tempdir().unwrap();
+    let elf = elf.to_str().unwrap();
+    let run = |speed: &str| {
+        let o = inas(
+            d.path(),
+            &[
+                "emulate",
+                elf,
+                "--pty",
+                "--speed",
+                speed,
+                "--max-instructions",
+                "10000",
+            ],
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        stderr(&o)
+    };
+    assert!(run("max").contains("at speed max the board is not held to the wall clock"));
+    assert!(!run("1").contains("speed max"));
+}
