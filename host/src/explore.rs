@@ -405,6 +405,18 @@ pub fn explore_layer_cont(p: &Platform, layer: &Layer) -> LayerOutcome {
     }
 }
 
+/// A running latency that must stay a number a user can act on.
+fn finite(layer: &str, latency_s: f64) -> Result<(), ModelError> {
+    if latency_s.is_finite() {
+        Ok(())
+    } else {
+        Err(ModelError::NotFinite {
+            layer: layer.to_owned(),
+            latency_s,
+        })
+    }
+}
+
 /// Explores every layer of a network in order; stops at the first layer without a design
 /// (spec §9.3, §9.4).
 pub fn explore_network(
@@ -422,6 +434,7 @@ pub fn explore_network(
         match outcome {
             Ok((design, stats)) => {
                 latency += design.le2e_s();
+                finite(&layer.name, latency)?;
                 layers.push(LayerResult {
                     name: layer.name.clone(),
                     stats,
@@ -495,7 +508,12 @@ pub fn evaluate_fixed_network(
     for (layer, d) in net.layers.iter().zip(designs) {
         let r = model::evaluate_fixed(p, layer, d)?;
         match &r {
-            Ok(design) => latency = latency.map(|l| l + design.le2e_s()),
+            Ok(design) => {
+                latency = latency.map(|l| l + design.le2e_s());
+                if let Some(l) = latency {
+                    finite(&layer.name, l)?;
+                }
+            }
             Err(rejected) => {
                 latency = None;
                 unsafe_layer.get_or_insert_with(|| FixedFailure {

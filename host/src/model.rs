@@ -33,11 +33,16 @@ pub struct Overrides {
     pub vm_bytes: Option<u64>,
 }
 
+/// A setting that cannot be used, named as a flag and as the key of a batch line or a search
+/// configuration (`--cap (cap_f)`), or as the profile's when the profile supplied it.
 #[derive(Clone, Debug, Error, PartialEq)]
 pub enum SettingsError {
-    #[error(transparent)]
-    Supply(#[from] SupplyError),
-    #[error("VM capacity must be between 1 and {MAX_VM_BYTES} bytes, got {0}")]
+    #[error("{setting}: {error}")]
+    Supply {
+        setting: &'static str,
+        error: SupplyError,
+    },
+    #[error("--vm (vm_bytes): VM capacity must be between 1 and {MAX_VM_BYTES} bytes, got {0}")]
     Vm(u64),
 }
 
@@ -52,15 +57,47 @@ pub struct Platform {
 
 impl Platform {
     pub fn new(profile: &Profile, o: Overrides) -> Result<Platform, SettingsError> {
-        let cap = profile.capacitor(
-            o.capacitance_f.unwrap_or(profile.supply.capacitance_f),
-            o.margin.unwrap_or(profile.supply.margin),
-        )?;
+        let named = |error: SupplyError| {
+            let setting = match &error {
+                SupplyError::Capacitance(_) | SupplyError::NotFinite { .. }
+                    if o.capacitance_f.is_some() =>
+                {
+                    "--cap (cap_f)"
+                }
+                SupplyError::Margin(_) if o.margin.is_some() => "--margin (margin)",
+                SupplyError::Harvester(_) if o.r_ohm.is_some() => "--rehm (rehm_ohm)",
+                _ => "the profile's supply",
+            };
+            SettingsError::Supply { setting, error }
+        };
+        let cap = profile
+            .capacitor(
+                o.capacitance_f.unwrap_or(profile.supply.capacitance_f),
+                o.margin.unwrap_or(profile.supply.margin),
+            )
+            .map_err(named)?;
         let harvester = match o.r_ohm {
-            Some(r) => profile.harvester.with_resistance(r)?,
+            Some(r) => profile.harvester.with_resistance(r).map_err(named)?,
             None => profile.harvester,
         };
-        harvester.validate(cap.v_on())?;
+        harvester.validate(cap.v_on()).map_err(named)?;
+        // The longest recharge (from Voff): every cycle's recharge is at most this.
+        let longest = harvester.recharge_from_s(&cap, cap.v_off());
+        if !longest.is_finite() {
+            let setting = match (o.capacitance_f, o.r_ohm) {
+                (Some(_), Some(_)) => "--cap (cap_f) with --rehm (rehm_ohm)",
+                (Some(_), None) => "--cap (cap_f)",
+                (None, Some(_)) => "--rehm (rehm_ohm)",
+                (None, None) => "the profile's supply",
+            };
+            return Err(SettingsError::Supply {
+                setting,
+                error: SupplyError::NotFinite {
+                    what: "the time to recharge the capacitor (s)",
+                    value: longest,
+                },
+            });
+        }
         let vm_bytes = o.vm_bytes.unwrap_or(profile.memory.vm_bytes);
         if vm_bytes == 0 || vm_bytes > MAX_VM_BYTES {
             return Err(SettingsError::Vm(vm_bytes));
@@ -540,10 +577,13 @@ impl std::fmt::Display for Rejected {
 /// Errors the reference would abort on.
 #[derive(Clone, Debug, Error, PartialEq)]
 pub enum ModelError {
-    #[error("{layer}: {source}")]
-    Recharge { layer: String, source: SupplyError },
+    #[error("{layer}: {error}")]
+    Recharge { layer: String, error: SupplyError },
     #[error("expected one design per layer ({layers}), got {designs}")]
     DesignCount { layers: usize, designs: usize },
+    /// A latency overflowed: the supply or the profile is out of any sensible range.
+    #[error("{layer}: the modelled latency is not a finite number ({latency_s} s): the supply (--cap, --rehm) or the profile is out of range")]
+    NotFinite { layer: String, latency_s: f64 },
     /// The sweep's choice failed when evaluated again: a bug, reported rather than panicking.
     #[error("{layer}: internal error: the chosen design no longer passes its checks ({why})")]
     Inconsistent { layer: String, why: String },
@@ -563,9 +603,9 @@ pub(crate) fn finish_int(
     let recharge = |e| {
         p.harvester
             .recharge_time_s(&p.cap, e)
-            .map_err(|source| ModelError::Recharge {
+            .map_err(|error| ModelError::Recharge {
                 layer: layer.name.clone(),
-                source,
+                error,
             })
     };
     let lrc_min = recharge(e_min)?;

@@ -215,6 +215,34 @@ pub fn random_input(n: usize, seed: u64) -> Vec<i16> {
         .collect()
 }
 
+/// NVM bytes the plan of `net` needs (its tensors as [`random_tensors`] and training make
+/// them, three feature-map buffers and the two footprint slots, as `plan::validate` counts
+/// them). Saturating u64 arithmetic: any network can be priced before a tensor is allocated.
+pub fn nvm_need_bytes(net: &Network) -> u64 {
+    let tensors = net.layers.iter().fold(0u64, |sum, l| {
+        let own = if l.is_pool() {
+            1
+        } else {
+            l.weight_elements().saturating_add(u64::from(l.m))
+        };
+        sum.saturating_add(own)
+    });
+    let input = net.layers.first().map_or(0, |l| {
+        u64::from(l.h)
+            .saturating_mul(u64::from(l.w))
+            .saturating_mul(u64::from(l.n))
+    });
+    let fm = net
+        .layers
+        .iter()
+        .map(Layer::ofm_elements)
+        .fold(input, u64::max);
+    fm.saturating_mul(3)
+        .saturating_add(tensors)
+        .saturating_add(2 * u64::from(plan::FOOTPRINT_SLOT_WORDS))
+        .saturating_mul(2)
+}
+
 /// The target description a plan records.
 pub fn target(vm_bytes: u64, nvm_bytes: u64, profile: &str) -> Target {
     let mut name = [0u8; 16];

@@ -24,15 +24,12 @@ pub enum ProfileError {
         "unknown built-in profile '{0}' (built-in: {1}); pass a path to a .toml file for others"
     )]
     Unknown(String, String),
-    #[error("cannot read profile {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("profile {origin} is not valid TOML for a platform profile: {source}")]
+    #[error("cannot read profile {path}: {error}")]
+    Read { path: String, error: std::io::Error },
+    #[error("profile {origin} is not valid TOML for a platform profile: {error}")]
     Parse {
         origin: String,
-        source: Box<toml::de::Error>,
+        error: Box<toml::de::Error>,
     },
     #[error("profile {origin}: {what}")]
     Invalid { origin: String, what: String },
@@ -258,9 +255,9 @@ impl Profile {
                 names.join(", "),
             ));
         }
-        let text = std::fs::read_to_string(name_or_path).map_err(|source| ProfileError::Read {
+        let text = std::fs::read_to_string(name_or_path).map_err(|error| ProfileError::Read {
             path: name_or_path.to_owned(),
-            source,
+            error,
         })?;
         Profile::from_toml(&text, name_or_path)
     }
@@ -273,9 +270,9 @@ impl Profile {
 
     /// Parses and validates a profile; `origin` names it in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Profile, ProfileError> {
-        let p: Profile = toml::from_str(text).map_err(|source| ProfileError::Parse {
+        let p: Profile = toml::from_str(text).map_err(|error| ProfileError::Parse {
             origin: origin.to_owned(),
-            source: Box::new(source),
+            error: Box::new(error),
         })?;
         p.validate().map_err(|what| ProfileError::Invalid {
             origin: origin.to_owned(),

@@ -34,6 +34,8 @@ pub struct SimNvm {
     pub pricing: Option<Pricing>,
     /// Time spent so far under `pricing` (s); never wraps, unlike `clock`.
     pub elapsed_s: f64,
+    /// Energy spent so far under `pricing` (J).
+    pub spent_j: f64,
 }
 
 /// Latency of each engine operation as the profile's model prices it (the latency side of
@@ -41,6 +43,7 @@ pub struct SimNvm {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Pricing {
     pub latency: Side,
+    pub energy: Side,
     pub clock_hz: f64,
 }
 
@@ -55,15 +58,17 @@ impl SimNvm {
             clock: 0,
             pricing: None,
             elapsed_s: 0.0,
+            spent_j: 0.0,
         }
     }
 
     /// Advances the clock by `words` (unpriced) or by what `price` says the operation costs.
-    fn tick(&mut self, words: usize, price: impl FnOnce(&Side) -> f64) {
+    fn tick(&mut self, words: usize, price: impl Fn(&Side) -> f64) {
         match self.pricing {
             None => self.clock = self.clock.wrapping_add(words as u32),
             Some(p) => {
                 self.elapsed_s += price(&p.latency);
+                self.spent_j += price(&p.energy);
                 self.clock = (self.elapsed_s * p.clock_hz) as u64 as u32;
             }
         }
@@ -453,6 +458,11 @@ pub struct SimBoard {
     pub boots: u32,
     /// Resets the device did itself (`RunMode::Intermittent`).
     pub power_downs: u32,
+    /// The energy (J, under the NVM's pricing) of every power cycle that ended in a power-down
+    /// and was not yet taken, and whether it began with a boot.
+    pub cycles_j: Vec<(f64, bool)>,
+    /// Where the current power cycle began: the NVM's energy then, and whether by a boot.
+    cycle_start: (f64, bool),
 }
 
 const POISON: i16 = 0x5A5A;
@@ -473,6 +483,8 @@ impl SimBoard {
             next_cut: Box::new(|_| None),
             boots: 0,
             power_downs: 0,
+            cycles_j: Vec::new(),
+            cycle_start: (0.0, true),
         }
     }
 
@@ -481,6 +493,11 @@ impl SimBoard {
     pub fn volatile_session(mut self) -> SimBoard {
         self.persistent = false;
         self
+    }
+
+    /// A power cycle starts now without a boot: the board moves onto a charged capacitor.
+    pub fn start_cycle(&mut self) {
+        self.cycle_start = (self.nvm.spent_j, false);
     }
 
     /// Sets the policy that arms a power cut after each boot (and arms the first now).
@@ -523,6 +540,7 @@ impl SimBoard {
         loop {
             while self.session.is_none() {
                 self.boots += 1;
+                self.cycle_start = (self.nvm.spent_j, true);
                 let config = self.config;
                 let mut session = self.parked.take().unwrap_or_else(|| Session::new(config));
                 match session.boot(&mut self.nvm) {
@@ -555,6 +573,8 @@ impl SimBoard {
                 Ok(Stepped::Committed { power_down: false }) => {}
                 Ok(Stepped::Committed { power_down: true }) => {
                     self.power_downs += 1;
+                    let (at, booted) = self.cycle_start;
+                    self.cycles_j.push((self.nvm.spent_j - at, booted));
                     self.reset();
                     return true;
                 }

@@ -8,16 +8,35 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+/// The largest capacitance and harvester resistance a supply may have. Far beyond any real
+/// part (the largest supercapacitors hold a few thousand farads), they keep every time constant,
+/// budget and modelled latency a finite number, whatever the network.
+pub const MAX_CAPACITANCE_F: f64 = 1e6;
+pub const MAX_RESISTANCE_OHM: f64 = 1e12;
+
+/// A number as a person reads it in a message: 1e308, not 309 digits.
+pub fn number(v: f64) -> String {
+    let a = v.abs();
+    if a != 0.0 && a.is_finite() && !(1e-4..1e6).contains(&a) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
+
 #[derive(Clone, Debug, Error, PartialEq)]
 pub enum SupplyError {
-    #[error("capacitance must be a positive number of farads, got {0}")]
+    #[error("capacitance must be a positive number of farads up to {MAX_CAPACITANCE_F:e}, got {}", number(*.0))]
     Capacitance(f64),
     #[error("need 0 < Voff < Von, got Von {v_on} V and Voff {v_off} V")]
     Thresholds { v_on: f64, v_off: f64 },
-    #[error("margin must be in (0, 1], got {0}")]
+    #[error("margin must be in (0, 1], got {}", number(*.0))]
     Margin(f64),
     #[error("{0}")]
     Harvester(String),
+    /// A finite but extreme setting whose derived quantity overflows.
+    #[error("{what} is not a finite number ({})", number(*.value))]
+    NotFinite { what: &'static str, value: f64 },
     #[error("a power cycle must spend a positive energy, got {0} J")]
     NoEnergySpent(f64),
     /// The reference refuses (aborts) when a cycle spends the whole budget exactly, although the
@@ -43,7 +62,7 @@ impl Capacitor {
         v_off: f64,
         margin: f64,
     ) -> Result<Capacitor, SupplyError> {
-        if !(capacitance_f.is_finite() && capacitance_f > 0.0) {
+        if !(capacitance_f > 0.0 && capacitance_f <= MAX_CAPACITANCE_F) {
             return Err(SupplyError::Capacitance(capacitance_f));
         }
         if !(v_off.is_finite() && v_on.is_finite() && v_off > 0.0 && v_on > v_off) {
@@ -54,6 +73,12 @@ impl Capacitor {
         }
         // Eav = ((0.5 × C) × (Von² − Voff²)) × margin, grouped as the reference does.
         let budget_j = ((0.5 * capacitance_f) * ((v_on * v_on) - (v_off * v_off))) * margin;
+        if !budget_j.is_finite() {
+            return Err(SupplyError::NotFinite {
+                what: "the energy budget per power cycle (J)",
+                value: budget_j,
+            });
+        }
         Ok(Capacitor {
             capacitance_f,
             v_on,
@@ -128,10 +153,10 @@ impl Recharge for RcSource {
     }
 
     fn validate(&self, v_on: f64) -> Result<(), SupplyError> {
-        if !(self.r_ohm.is_finite() && self.r_ohm > 0.0) {
+        if !(self.r_ohm > 0.0 && self.r_ohm <= MAX_RESISTANCE_OHM) {
             return Err(SupplyError::Harvester(format!(
-                "harvester resistance must be a positive number of ohms, got {}",
-                self.r_ohm
+                "harvester resistance must be a positive number of ohms up to {MAX_RESISTANCE_OHM:e}, got {}",
+                number(self.r_ohm)
             )));
         }
         if !(self.v_sup.is_finite() && self.v_sup > v_on) {
@@ -161,7 +186,7 @@ impl Recharge for ConstantPower {
         if !(self.power_w.is_finite() && self.power_w > 0.0) {
             return Err(SupplyError::Harvester(format!(
                 "harvested power must be a positive number of watts, got {}",
-                self.power_w
+                number(self.power_w)
             )));
         }
         Ok(())

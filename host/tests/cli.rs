@@ -243,7 +243,7 @@ fn batch_keeps_order_and_goes_past_bad_lines() {
     assert!(out[2]["error"]
         .as_str()
         .unwrap()
-        .contains("cases.jsonl:4: capacitance must be a positive"));
+        .contains("cases.jsonl:4: --cap (cap_f): capacitance must be a positive"));
     // cap_f missing: the default 5 mF of the profile, as in the spec's example.
     assert_eq!(out[3]["latency_s"].as_f64(), Some(10.178574254572823));
     assert!(out[4]["error"]
@@ -611,7 +611,7 @@ fn bad_plans_and_flags_are_clear_errors() {
     assert_bad(&["simulate", &p("missing.plan")], "cannot read plan");
     assert_bad(
         &["simulate", &p("k.plan"), "--failures", "sometimes"],
-        "'sometimes' is not none, random:N or every-write",
+        "'sometimes' is not none, random:N (N up to 1000000) or every-write",
     );
     assert_bad(
         &[

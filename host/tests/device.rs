@@ -18,7 +18,6 @@ use inas::q15ref;
 use inas::simdev::Cut;
 use inas_common::plan::Plan;
 use inas_common::session::{Config, LAUNCHPAD};
-use inas_common::upload::HEAD_WORDS;
 use inas_common::wire::RunMode;
 use inas_common::{ExecDesign, LoopOrder};
 

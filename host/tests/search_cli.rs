@@ -168,3 +168,257 @@ fn search_export_resume_and_config() {
         text(&o)
     );
 }
+
+/// A tiny search's flags on the fixture cache: `trials` trials of one epoch.
+fn tiny(out: &str, trials: &str) -> Vec<String> {
+    [
+        "search",
+        "--out",
+        out,
+        "--dataset",
+        "har",
+        "--strategy",
+        "random",
+        "--trials",
+        trials,
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--device",
+        "cpu",
+        "--data-cache",
+        "cache",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+fn args(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+fn journal_trials(run: &Path) -> Vec<u64> {
+    fs::read_to_string(run.join("journal.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["trial"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn a_second_writer_is_refused_while_a_search_holds_the_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    fixture_cache(&d.join("cache"));
+    // Long enough to still run while the others are tried: many trials of many epochs.
+    let mut first = tiny("cc", "200");
+    let epochs = first.iter().position(|a| a == "--epochs").unwrap() + 1;
+    first[epochs] = "20".into();
+    let mut search = Command::new(env!("CARGO_BIN_EXE_inas"))
+        .args(&first)
+        .current_dir(d)
+        .env("OMP_NUM_THREADS", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while journal_trials(&d.join("cc")).is_empty() {
+        assert!(
+            search.try_wait().unwrap().is_none(),
+            "the search ended early"
+        );
+        assert!(started.elapsed().as_secs() < 120, "no trial after 2 min");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    // A few more trials than done: were the second writer let in, it would end soon.
+    let few_more = (journal_trials(&d.join("cc")).len() + 10).to_string();
+    let o = inas(
+        d,
+        &[
+            "search",
+            "--out",
+            "cc",
+            "--resume",
+            "--trials",
+            &few_more,
+            "--data-cache",
+            "cache",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("cc is in use: another search is writing it"),
+        "{}",
+        text(&o)
+    );
+    // A new search there is refused as before; reading the run still works.
+    let o = inas(d, &args(&tiny("cc", "2")));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("already holds a search"), "{}", text(&o));
+    let o = inas(d, &["export", "cc", "--trial", "0", "-o", "t0.plan"]);
+    assert_ne!(o.status.code(), Some(101), "{}", text(&o));
+    assert!(!text(&o).contains("in use"), "{}", text(&o));
+
+    // Killed, the search's lock goes with it: the run resumes, each trial once.
+    search.kill().unwrap();
+    search.wait().unwrap();
+    let done = journal_trials(&d.join("cc")).len();
+    let more = (done + 1).to_string();
+    let o = inas(
+        d,
+        &[
+            "search",
+            "--out",
+            "cc",
+            "--resume",
+            "--trials",
+            &more,
+            "--data-cache",
+            "cache",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        journal_trials(&d.join("cc")),
+        (0..=done as u64).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_search_with_bad_settings_leaves_no_run_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    fixture_cache(&d.join("cache"));
+    for (extra, needle) in [
+        (&["--val-fraction", "0"][..], "--val-fraction"),
+        (&["--val-fraction", "NaN"][..], "--val-fraction"),
+        (&["--cap", "1e308"][..], "--cap"),
+        (&["--margin", "0"][..], "--margin"),
+        (&["--margin", "NaN"][..], "--margin"),
+        (&["--margin", "2"][..], "--margin"),
+        (&["--rehm", "0"][..], "--rehm"),
+        (&["--rehm", "1e300"][..], "--rehm"),
+        (&["--vm", "0"][..], "--vm"),
+        (&["--profile", "missing.toml"][..], "missing.toml"),
+        (&["--device", "cuda:99"][..], "--device cuda:99"),
+        (&["--lat-req", "inf"][..], "--lat-req"),
+        (&["--max-val-samples", "0"][..], "sample limits"),
+    ] {
+        let mut a = tiny("v0", "1");
+        match a.iter().position(|f| f == extra[0]) {
+            Some(i) => a[i + 1] = extra[1].to_string(),
+            None => a.extend(extra.iter().map(|s| s.to_string())),
+        }
+        let o = inas(d, &args(&a));
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {}", text(&o));
+        assert!(text(&o).contains(needle), "{extra:?}: {}", text(&o));
+        assert!(!d.join("v0").exists(), "{extra:?} left v0 behind");
+    }
+    // The corrected command runs.
+    let o = inas(d, &args(&tiny("v0", "1")));
+    assert!(o.status.success(), "{}", text(&o));
+    // A bad command on an existing run leaves it as it was.
+    let before = fs::read(d.join("v0/run.json")).unwrap();
+    let mut a = tiny("v0", "1");
+    a.extend(["--cap".to_string(), "1e308".to_string()]);
+    let o = inas(d, &args(&a));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(fs::read(d.join("v0/run.json")).unwrap(), before);
+    assert_eq!(journal_trials(&d.join("v0")), [0]);
+}
+
+#[test]
+fn resume_trials_sets_the_count_and_cannot_undo_trials() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    fixture_cache(&d.join("cache"));
+    let o = inas(d, &args(&tiny("run", "2")));
+    assert!(o.status.success(), "{}", text(&o));
+    let resume = |n: Option<&str>| {
+        let mut a = vec![
+            "search",
+            "--out",
+            "run",
+            "--resume",
+            "--data-cache",
+            "cache",
+        ];
+        if let Some(n) = n {
+            a.extend(["--trials", n]);
+        }
+        inas(d, &a)
+    };
+    let trials_in_run_json = || {
+        let run: serde_json::Value =
+            serde_json::from_slice(&fs::read(d.join("run/run.json")).unwrap()).unwrap();
+        run["config"]["trials"].as_u64().unwrap()
+    };
+    let o = resume(Some("1"));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("--trials 1 is fewer than the 2 trials this search already ran"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(trials_in_run_json(), 2);
+    let o = resume(Some("3"));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(journal_trials(&d.join("run")), [0, 1, 2]);
+    assert_eq!(trials_in_run_json(), 3, "a larger --trials is recorded");
+    // Without --trials, the recorded count: nothing left to do.
+    let o = resume(None);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(journal_trials(&d.join("run")), [0, 1, 2]);
+}
+
+#[cfg(unix)]
+#[test]
+fn run_files_honour_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    fixture_cache(&d.join("cache"));
+    for (umask, want) in [("022", 0o644), ("027", 0o640)] {
+        let out = format!("run{umask}");
+        let line = args(&tiny(&out, "2")).join(" ");
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg(format!("umask {umask} && exec \"$0\" {line}",))
+            .arg(env!("CARGO_BIN_EXE_inas"))
+            .current_dir(d)
+            .env("OMP_NUM_THREADS", "1")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        let run = d.join(&out);
+        let mut files = vec![
+            "run.json",
+            "journal.jsonl",
+            "summary.json",
+            "trials.csv",
+            "pareto.svg",
+        ]
+        .into_iter()
+        .map(|f| run.join(f))
+        .collect::<Vec<_>>();
+        files.extend(
+            fs::read_dir(run.join("trials"))
+                .unwrap()
+                .map(|e| e.unwrap().path()),
+        );
+        if run.join("best.plan").exists() {
+            files.push(run.join("best.plan"));
+        }
+        for f in files {
+            let mode = fs::metadata(&f).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, want, "{} under umask {umask}: {mode:o}", f.display());
+        }
+    }
+}

@@ -236,13 +236,19 @@ pub enum Failures {
     EveryWrite,
 }
 
+/// Most random failures one `simulate` injects: about a minute on a HAR plan; more would only
+/// look like a hang.
+pub const MAX_RANDOM_FAILURES: u64 = 1_000_000;
+
 pub fn parse_failures(s: &str) -> Result<Failures, String> {
     match s {
         "none" => Ok(Failures::None),
         "every-write" => Ok(Failures::EveryWrite),
         _ => match s.strip_prefix("random:").map(str::parse::<u64>) {
-            Some(Ok(n)) => Ok(Failures::Random(n)),
-            _ => Err(format!("'{s}' is not none, random:N or every-write")),
+            Some(Ok(n)) if n <= MAX_RANDOM_FAILURES => Ok(Failures::Random(n)),
+            _ => Err(format!(
+                "'{s}' is not none, random:N (N up to {MAX_RANDOM_FAILURES}) or every-write"
+            )),
         },
     }
 }
@@ -265,7 +271,7 @@ pub struct SimulateArgs {
     /// Seed for the random input and the random failures.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Power failures to inject: none, random:N, every-write.
+    /// Power failures to inject: none, random:N (N up to 1000000), every-write.
     #[arg(long, default_value = "none", value_parser = parse_failures)]
     pub failures: Failures,
     /// Energy-driven run: the device draws every operation from the capacitor.

@@ -1,6 +1,5 @@
 //! `inas data`: fetch datasets into the cache, list what is cached, describe one.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -12,6 +11,7 @@ use crate::data::cache::{self, Manifest};
 use crate::data::fetch::{self, FetchOptions, Http, Prefer};
 use crate::data::{self, DatasetName, LoadOptions};
 
+use super::out::{errln, out, outln};
 use super::EXIT_OK;
 
 fn parse_name(s: &str) -> Result<DatasetName, String> {
@@ -133,10 +133,10 @@ pub fn run(cmd: DataCommand) -> Result<i32> {
                 timeout,
                 ..FetchOptions::default()
             };
-            let mut log = |line: &str| eprintln!("{line}");
+            let mut log = |line: &str| errln!("{line}");
             let m = fetch::fetch(name, &dir, &opts, &Http::new(timeout), &mut log)?;
-            println!("{name}: {}", m.describe());
-            println!("fetched in {:.1} s", m.fetch_seconds);
+            outln!("{name}: {}", m.describe())?;
+            outln!("fetched in {:.1} s", m.fetch_seconds)?;
             Ok(EXIT_OK)
         }
         DataCommand::List { cache, json } => list(&cache.dir()?, json),
@@ -160,9 +160,8 @@ struct ListRow {
 }
 
 fn list(dir: &std::path::Path, json: bool) -> Result<i32> {
-    let mut out = std::io::stdout().lock();
     if !json {
-        writeln!(out, "cache: {}", dir.display())?;
+        outln!("cache: {}", dir.display())?;
     }
     for name in DatasetName::ALL {
         let d = cache::dataset_dir(dir, name);
@@ -175,17 +174,15 @@ fn list(dir: &std::path::Path, json: bool) -> Result<i32> {
             fetched_at: m.as_ref().map(|m| m.fetched_at),
         };
         if json {
-            serde_json::to_writer(&mut out, &row)?;
-            writeln!(out)?;
+            outln!("{}", serde_json::to_string(&row)?)?;
         } else {
             match &row.source {
-                Some(s) => writeln!(
-                    out,
+                Some(s) => outln!(
                     "{:<14} {:>10}  {s}",
                     row.dataset,
                     cache::human_bytes(row.bytes)
                 )?,
-                None => writeln!(out, "{:<14} {:>10}  (not cached)", row.dataset, "-")?,
+                None => outln!("{:<14} {:>10}  (not cached)", row.dataset, "-")?,
             }
         }
     }
@@ -245,15 +242,12 @@ fn show(
         train_std: norm.std,
         load_seconds: start.elapsed().as_secs_f64(),
     };
-    let mut out = std::io::stdout().lock();
     if json {
-        serde_json::to_writer(&mut out, &j)?;
-        writeln!(out)?;
+        outln!("{}", serde_json::to_string(&j)?)?;
         return Ok(EXIT_OK);
     }
-    writeln!(out, "{}: {}", j.dataset, j.source)?;
-    writeln!(
-        out,
+    outln!("{}: {}", j.dataset, j.source)?;
+    outln!(
         "sample: {} x {} x {} (HWC), {} classes; validation: {}",
         j.shape[0],
         j.shape[1],
@@ -261,14 +255,13 @@ fn show(
         j.classes.len(),
         j.val_rule
     )?;
-    write!(out, "{:<22}", "class")?;
+    out!("{:<22}", "class")?;
     for s in ["train", "val", "test"] {
-        write!(out, "{s:>8}")?;
+        out!("{s:>8}")?;
     }
-    writeln!(out)?;
+    outln!()?;
     for (c, cname) in j.classes.iter().enumerate() {
-        writeln!(
-            out,
+        outln!(
             "{:<22}{:>8}{:>8}{:>8}",
             format!("{c} {cname}"),
             j.train.histogram[c],
@@ -276,10 +269,12 @@ fn show(
             j.test.histogram[c]
         )?;
     }
-    writeln!(
-        out,
+    outln!(
         "{:<22}{:>8}{:>8}{:>8}",
-        "total", j.train.samples, j.val.samples, j.test.samples
+        "total",
+        j.train.samples,
+        j.val.samples,
+        j.test.samples
     )?;
     let fmt = |v: &[f32]| {
         v.iter()
@@ -287,8 +282,8 @@ fn show(
             .collect::<Vec<_>>()
             .join(" ")
     };
-    writeln!(out, "train mean per channel: {}", fmt(&j.train_mean))?;
-    writeln!(out, "train std per channel:  {}", fmt(&j.train_std))?;
-    writeln!(out, "loaded in {:.2} s", j.load_seconds)?;
+    outln!("train mean per channel: {}", fmt(&j.train_mean))?;
+    outln!("train std per channel:  {}", fmt(&j.train_std))?;
+    outln!("loaded in {:.2} s", j.load_seconds)?;
     Ok(EXIT_OK)
 }

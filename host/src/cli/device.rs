@@ -11,10 +11,11 @@ use inas_common::wire::RunMode;
 use inas_sim::builds::{firmware_elf, Build};
 use inas_sim::power::Supply;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::args::SupplyArgs;
 use super::data::CacheArgs;
+use super::out::{errln, outln};
 use super::{plans, EXIT_INFEASIBLE, EXIT_OK};
 use crate::bench;
 use crate::calibrate::{self, layers};
@@ -26,7 +27,9 @@ use crate::device::link::byte_time;
 use crate::device::serial::{self, SerialLink};
 use crate::device::simboard::{self, SimLink};
 use crate::device::{host_logits, Client, ClientError, Link, Options};
+use crate::explore::evaluate_fixed_network;
 use crate::measure::{self, predict, Sample, Setup};
+use crate::model::Platform;
 use crate::planner;
 use crate::profile::Profile;
 use crate::quant::to_q15;
@@ -110,10 +113,19 @@ pub struct LinkArgs {
     pub profile_cycles: Option<PathBuf>,
 }
 
+/// The supply of harvested runs, in the forms the links that model one need.
+#[derive(Clone)]
+struct RunPower {
+    /// The virtual LaunchPad's capacitor and harvester.
+    emulator: Supply,
+    /// The model's, for the simulated board.
+    model: Platform,
+}
+
 impl LinkArgs {
-    /// Opens the link; `run_supply` is the virtual LaunchPad's supply for runs (others ignore
-    /// it: a real board's power is the user's bench).
-    fn open(&self, run_supply: Option<Supply>) -> Result<Client<Box<dyn Link>>> {
+    /// Opens the link; `run_power` is the supply of runs on the virtual LaunchPad and the
+    /// simulated board (a real board's power is the user's bench).
+    fn open(&self, run_power: Option<&RunPower>) -> Result<Client<Box<dyn Link>>> {
         let (link, baud): (Box<dyn Link>, u32) = match (&self.target.port, &self.target.emulator) {
             (Some(port), _) => (Box::new(SerialLink::open(port, self.baud)?), self.baud),
             (None, Some(elf)) => {
@@ -125,15 +137,18 @@ impl LinkArgs {
                 if let Some(csv) = &self.profile_cycles {
                     link.profile_cycles(csv.clone());
                 }
-                if let Some(s) = run_supply {
-                    link.run_on(s);
+                if let Some(p) = run_power {
+                    link.run_on(p.emulator.clone());
                 }
                 // The firmware's UART speed: the emulator times each character at it.
                 (Box::new(link), serial::BAUD)
             }
             (None, None) => {
                 let profile = Profile::load(&self.simboard_profile)?;
-                let link = SimLink::new(LAUNCHPAD, &profile.cost_table());
+                let mut link = SimLink::new(LAUNCHPAD, &profile.cost_table());
+                if let Some(p) = run_power {
+                    link.run_on(p.model.cap, p.model.harvester);
+                }
                 (Box::new(link), simboard::BAUD)
             }
         };
@@ -224,13 +239,17 @@ pub struct MeasureArgs {
     #[arg(long)]
     pub no_per_layer: bool,
     /// The board runs on the harvester and capacitor of --profile/--cap/--rehm: predictions
-    /// include the recharge between power cycles.
+    /// include the recharge between power cycles. The virtual LaunchPad and the simulated board
+    /// run on it (the simulated board by the model's recharge); a board on a port runs on your
+    /// bench's supply. A plan the model says cannot complete there (a batch needs more than one
+    /// charge) is refused with the reason, unless --run-timeout is given.
     #[arg(long)]
     pub harvested: bool,
     /// The prediction's platform (--profile), and its supply with --harvested.
     #[command(flatten)]
     pub supply: SupplyArgs,
-    /// Seconds one inference may take [default: 5x the prediction + 10 s, or 600 s].
+    /// Seconds one inference may take [default: 5x the prediction + 10 s, or 600 s]. With
+    /// --harvested, giving it also runs a plan the model says cannot complete.
     #[arg(long, value_parser = parse_seconds, value_name = "S")]
     pub run_timeout: Option<f64>,
     /// Where to write measure.json, samples.csv, layers.csv and latency.svg.
@@ -310,12 +329,12 @@ fn bar(len: u64, what: &str, quiet: bool) -> ProgressBar {
 fn device_failure(e: anyhow::Error) -> Result<i32> {
     match e.downcast_ref::<ClientError>() {
         Some(ClientError::DoesNotFit(_)) => {
-            eprintln!("error: {e:#}");
+            errln!("error: {e:#}");
             Ok(EXIT_INFEASIBLE)
         }
         Some(ClientError::BadPlan(_)) => Err(e),
         Some(_) => {
-            eprintln!("error: {e:#}");
+            errln!("error: {e:#}");
             Ok(EXIT_DEVICE)
         }
         None => Err(e),
@@ -328,14 +347,14 @@ pub fn devices(args: DevicesArgs) -> Result<i32> {
     }
     let ports = serial::ports().map_err(|e| anyhow!("cannot list serial ports: {e}"))?;
     if args.json {
-        println!("{}", serde_json::to_string(&ports)?);
+        outln!("{}", serde_json::to_string(&ports)?)?;
         return Ok(EXIT_OK);
     }
     if ports.is_empty() {
-        println!("no serial ports found (use --emulator for the virtual LaunchPad, or --simboard for the simulated board)");
+        outln!("no serial ports found (use --emulator for the virtual LaunchPad, or --simboard for the simulated board)")?;
         return Ok(EXIT_OK);
     }
-    println!("{:<20} {:<9} {:<9} DESCRIPTION", "PORT", "KIND", "VID:PID");
+    outln!("{:<20} {:<9} {:<9} DESCRIPTION", "PORT", "KIND", "VID:PID")?;
     for p in &ports {
         let ids = match (p.vid, p.pid) {
             (Some(v), Some(d)) => format!("{v:04x}:{d:04x}"),
@@ -352,7 +371,7 @@ pub fn devices(args: DevicesArgs) -> Result<i32> {
                  the second",
             );
         }
-        println!("{:<20} {:<9} {:<9} {desc}", p.port, p.kind, ids);
+        outln!("{:<20} {:<9} {:<9} {desc}", p.port, p.kind, ids)?;
     }
     Ok(EXIT_OK)
 }
@@ -402,10 +421,10 @@ pub fn deploy(args: DeployArgs) -> Result<i32> {
             verified,
         };
         if args.json {
-            println!("{}", serde_json::to_string(&out)?);
+            outln!("{}", serde_json::to_string(&out)?)?;
         } else {
             let s = out.deployed.stats;
-            println!(
+            outln!(
                 "deployed plan {} ({} B) to {} on {} in {:.2} s ({:.0} B/s); {} frames, {} resent, \
                  {} damaged answers, {} timeouts, {} restarts",
                 out.deployed.plan_id,
@@ -419,12 +438,12 @@ pub fn deploy(args: DeployArgs) -> Result<i32> {
                 s.bad_frames,
                 s.timeouts,
                 s.upload_restarts
-            );
+            )?;
             match verified {
-                Some(true) => println!("verified: a run's logits equal the host engine's"),
-                Some(false) => println!(
+                Some(true) => outln!("verified: a run's logits equal the host engine's")?,
+                Some(false) => outln!(
                     "VERIFICATION FAILED: the device's logits differ from the host engine's"
-                ),
+                )?,
                 None => {}
             }
         }
@@ -437,33 +456,83 @@ pub fn deploy(args: DeployArgs) -> Result<i32> {
     run().or_else(device_failure)
 }
 
-/// A sample file: bare input arrays or objects with a label.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum SampleJson {
-    Bare(Vec<i16>),
-    Labelled { input: Vec<i16>, label: Option<u8> },
+/// One entry of a sample file: a bare input array or `{"input": [...], "label": N}`. Read by
+/// hand rather than as an untagged enum, whose only error is that nothing matched: a bad entry
+/// is named down to the value.
+fn sample_json(i: usize, v: &serde_json::Value, classes: u16) -> Result<Sample, String> {
+    use serde_json::Value;
+    let (input, label) = match v {
+        Value::Array(a) => (a, &Value::Null),
+        Value::Object(o) => {
+            if let Some(k) = o.keys().find(|k| *k != "input" && *k != "label") {
+                return Err(format!(
+                    "sample {i}: unknown key \"{k}\" (expected input, label)"
+                ));
+            }
+            match o.get("input") {
+                Some(Value::Array(a)) => (a, o.get("label").unwrap_or(&Value::Null)),
+                _ => {
+                    return Err(format!(
+                        "sample {i}: \"input\" must be an array of Q15 integers"
+                    ))
+                }
+            }
+        }
+        _ => {
+            return Err(format!(
+            "sample {i}: expected an array of Q15 integers or {{\"input\": [...], \"label\": N}}"
+        ))
+        }
+    };
+    let input = input
+        .iter()
+        .enumerate()
+        .map(|(j, x)| {
+            x.as_i64()
+                .and_then(|x| i16::try_from(x).ok())
+                .ok_or_else(|| {
+                    format!("sample {i}, value {j}: {x} is not a Q15 integer (-32768..=32767)")
+                })
+        })
+        .collect::<Result<Vec<i16>, _>>()?;
+    let label = match label {
+        Value::Null => None,
+        l => match l.as_u64().filter(|&l| l < u64::from(classes)) {
+            Some(l) => Some(l as u8),
+            None => {
+                return Err(format!(
+                    "sample {i}: label {l} is not one of the plan's {classes} classes (0..={})",
+                    classes.saturating_sub(1)
+                ))
+            }
+        },
+    };
+    Ok(Sample { input, label })
 }
 
-fn samples_of(args: &MeasureArgs, input_len: usize, input_exp: i8) -> Result<Vec<Sample>> {
+fn samples_of(
+    args: &MeasureArgs,
+    input_len: usize,
+    input_exp: i8,
+    classes: u16,
+) -> Result<Vec<Sample>> {
     let n = args.samples as usize;
     if let Some(path) = &args.inputs {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read inputs {}", path.display()))?;
-        let list: Vec<SampleJson> = serde_json::from_str(&text).with_context(|| {
+        let list: Vec<serde_json::Value> = serde_json::from_str(&text).with_context(|| {
             format!(
                 "{}: expected a JSON list of Q15 arrays or of {{\"input\": [...], \"label\": N}}",
                 path.display()
             )
         })?;
         let samples: Vec<Sample> = list
-            .into_iter()
+            .iter()
             .take(n)
-            .map(|s| match s {
-                SampleJson::Bare(input) => Sample { input, label: None },
-                SampleJson::Labelled { input, label } => Sample { input, label },
-            })
-            .collect();
+            .enumerate()
+            .map(|(i, v)| sample_json(i, v, classes))
+            .collect::<Result<_, _>>()
+            .map_err(|e| anyhow!("{}: {e}", path.display()))?;
         if let Some((i, s)) = samples
             .iter()
             .enumerate()
@@ -492,6 +561,12 @@ fn samples_of(args: &MeasureArgs, input_len: usize, input_exp: i8) -> Result<Vec
         let mut splits = data::load(name, &args.cache.dir()?, &opts)?;
         splits.normalize();
         let test = &splits.test;
+        if test.classes != usize::from(classes) {
+            bail!(
+                "{name} has {} classes, the plan's output {classes}",
+                test.classes
+            );
+        }
         if test.sample_len() != input_len {
             bail!(
                 "{name}: a sample has {} values ({:?}), the plan's input {input_len}",
@@ -522,7 +597,13 @@ pub fn measure(args: MeasureArgs) -> Result<i32> {
     let bytes = plans::read(&args.plan)?;
     let (_, valid) = plans::validated(&args.plan, &bytes)?;
     let meta = valid.meta();
-    let samples = samples_of(&args, meta.input.elements() as usize, meta.input_exp)?;
+    let classes = meta.layers.last().map_or(0, |l| l.output.c);
+    let samples = samples_of(
+        &args,
+        meta.input.elements() as usize,
+        meta.input_exp,
+        classes,
+    )?;
     let mode = match args.mode {
         ModeArg::Int => RunMode::Intermittent,
         ModeArg::Cont => RunMode::Continuous,
@@ -544,16 +625,48 @@ pub fn measure(args: MeasureArgs) -> Result<i32> {
         per_layer: !args.no_per_layer,
         predicted: Some(predicted),
     };
-    let run_supply = match (&args.link.target.emulator, args.harvested) {
-        (Some(_), true) => Some(emulator::supply(
-            &profile,
-            args.supply.cap,
-            args.supply.rehm,
-        )?),
-        _ => None,
+    let run_power = match args.harvested {
+        true => Some(RunPower {
+            emulator: emulator::supply(&profile, args.supply.cap, args.supply.rehm)?,
+            model: Platform::new(&profile, args.supply.overrides())?,
+        }),
+        false => None,
     };
+    // A plan whose batch needs more than a charge never completes on a harvester: say so now
+    // rather than after the run timeout. The model can be pessimistic about a device (the
+    // reference's costs are above our firmware's), so --run-timeout still runs it.
+    let cannot_complete = match args.harvested {
+        true => cannot_complete(&profile, &args.supply, &valid)?,
+        false => None,
+    };
+    if let Some(why) = &cannot_complete {
+        match args.run_timeout {
+            None => {
+                errln!(
+                    "error: {}: on this harvester the plan cannot complete, says profile {}: {why}; \
+                     a larger --cap, a plan explored for this supply, or --run-timeout S to run it anyway",
+                    args.plan.display(),
+                    profile.name
+                );
+                return Ok(EXIT_INFEASIBLE);
+            }
+            Some(t) => errln!(
+                "warning: {}: profile {} says the plan cannot complete on this harvester ({why}); \
+                 running it for at most {t} s",
+                args.plan.display(),
+                profile.name
+            ),
+        }
+    }
+    if let Some(port) = args.link.target.port.as_deref().filter(|p| is_pty(p)) {
+        errln!(
+            "note: {port} is a pseudo-terminal (`inas emulate --pty`?): the latencies measured \
+             are wall-clock time, the board's only if the emulator runs at --speed 1; at \
+             --speed max they time this machine, not the board"
+        );
+    }
     let run = || -> Result<i32> {
-        let mut client = args.link.open(run_supply.clone())?;
+        let mut client = args.link.open(run_power.as_ref())?;
         client.set_options(Options {
             run_timeout: Duration::from_secs_f64(run_timeout),
             ..client.options()
@@ -575,9 +688,9 @@ pub fn measure(args: MeasureArgs) -> Result<i32> {
         pb.finish_and_clear();
         let files = measure::report::write(&report, &args.out)?;
         if args.json {
-            println!("{}", serde_json::to_string(&report)?);
+            outln!("{}", serde_json::to_string(&report)?)?;
         } else {
-            print_report(&report, &files);
+            print_report(&report, &files)?;
         }
         Ok(if report.logits_match_host {
             EXIT_OK
@@ -585,20 +698,53 @@ pub fn measure(args: MeasureArgs) -> Result<i32> {
             EXIT_INFEASIBLE
         })
     };
-    run().or_else(device_failure)
+    run().or_else(|e| {
+        let code = device_failure(e)?;
+        if let Some(why) = &cannot_complete {
+            errln!("note: the model said the plan cannot complete on this harvester: {why}");
+        }
+        Ok(code)
+    })
 }
 
-fn print_report(r: &measure::Report, files: &[PathBuf]) {
+/// Whether a serial port is a pseudo-terminal's slave (Unix98: /dev/pts/N), which a board is
+/// not: it may be the virtual LaunchPad, whose pace the host cannot see.
+fn is_pty(port: &str) -> bool {
+    std::fs::canonicalize(port).is_ok_and(|p| p.starts_with("/dev/pts"))
+}
+
+/// Why the model says the plan's own designs cannot run on the supply of `--profile`, `--cap`,
+/// `--rehm` and `--margin` (a batch needs more than one power cycle's energy), if it does.
+fn cannot_complete(
+    profile: &Profile,
+    supply: &SupplyArgs,
+    plan: &inas_common::plan::ValidPlan,
+) -> Result<Option<String>> {
+    // GAP priced as the engine fetches it, as `simulate` and the predictions do.
+    let mut ours = profile.clone();
+    ours.quirks.gap_ifm_tile_with_kernel = false;
+    let model = Platform::new(&ours, supply.overrides())?;
+    let net = planner::network_of(plan.meta());
+    let designs: Vec<_> = plan.layers().iter().map(|l| l.design).collect();
+    let fixed = evaluate_fixed_network(&model, &net, &designs)?;
+    Ok(fixed.unsafe_layer.map(|f| f.to_string()))
+}
+
+fn print_report(r: &measure::Report, files: &[PathBuf]) -> Result<()> {
     let s = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.4}"));
-    println!(
+    outln!(
         "{} on {}, plan {}, {} run, {} samples",
-        r.device, r.link, r.plan_id, r.mode, r.samples
-    );
+        r.device,
+        r.link,
+        r.plan_id,
+        r.mode,
+        r.samples
+    )?;
     match r.accuracy {
-        Some(a) => println!("accuracy: {:.1} %", a * 100.0),
-        None => println!("accuracy: - (no labels)"),
+        Some(a) => outln!("accuracy: {:.1} %", a * 100.0)?,
+        None => outln!("accuracy: - (no labels)")?,
     }
-    println!(
+    outln!(
         "logits equal the host engine's: {}",
         if r.logits_match_host {
             "yes, every sample".to_owned()
@@ -611,8 +757,8 @@ fn print_report(r: &measure::Report, files: &[PathBuf]) {
                 .collect();
             format!("NO (samples {})", bad.join(", "))
         }
-    );
-    println!(
+    )?;
+    outln!(
         "latency per inference: measured {:.4} s (device on-time {:.4} s), predicted {} s; \
          power cycles {:.1} (predicted {})",
         r.measured_latency_s,
@@ -620,33 +766,41 @@ fn print_report(r: &measure::Report, files: &[PathBuf]) {
         s(r.predicted_latency_s),
         r.power_cycles,
         s(r.predicted_power_cycles)
-    );
-    println!(
+    )?;
+    outln!(
         "{:<12} {:<24} {:>12} {:>12} {:>8}",
-        "layer", "design", "measured s", "predicted s", "error"
-    );
+        "layer",
+        "design",
+        "measured s",
+        "predicted s",
+        "error"
+    )?;
     for l in &r.layers {
         let err = match (l.measured_latency_s, l.predicted_latency_s) {
             (Some(m), Some(p)) if p > 0.0 => format!("{:+.1} %", (m - p) / p * 100.0),
             _ => "-".into(),
         };
-        println!(
+        outln!(
             "{:<12} {:<24} {:>12} {:>12} {:>8}",
             l.name,
             l.design,
             s(l.measured_latency_s),
             s(l.predicted_latency_s),
             err
-        );
+        )?;
     }
     let st = r.link_stats;
-    println!(
+    outln!(
         "line: {} frames sent, {} resent, {} damaged answers, {} timeouts",
-        st.frames_sent, st.resends, st.bad_frames, st.timeouts
-    );
+        st.frames_sent,
+        st.resends,
+        st.bad_frames,
+        st.timeouts
+    )?;
     for f in files {
-        println!("wrote {}", f.display());
+        outln!("wrote {}", f.display())?;
     }
+    Ok(())
 }
 
 pub fn bench(args: BenchArgs) -> Result<i32> {
@@ -672,9 +826,9 @@ pub fn bench(args: BenchArgs) -> Result<i32> {
         })?;
         pb.finish_and_clear();
         if args.json {
-            println!("{}", serde_json::to_string(&figures)?);
+            outln!("{}", serde_json::to_string(&figures)?)?;
         } else {
-            println!("{} on {}", figures.table(), client.link().describe());
+            outln!("{} on {}", figures.table(), client.link().describe())?;
         }
         Ok(EXIT_OK)
     };
@@ -750,52 +904,59 @@ pub fn calibrate(args: CalibrateArgs) -> Result<i32> {
                 profile: args.output.display().to_string(),
                 notes: &notes,
             };
-            println!("{}", serde_json::to_string(&out)?);
+            outln!("{}", serde_json::to_string(&out)?)?;
         } else {
             let scale = base.clock.cost_model_hz / f64::from(cal.clock_hz.max(1));
-            println!(
+            outln!(
                 "{} firmware {} at {} Hz; cycles below at the profile's {} Hz",
-                cal.device, cal.firmware, cal.clock_hz, base.clock.cost_model_hz
-            );
-            println!(
+                cal.device,
+                cal.firmware,
+                cal.clock_hz,
+                base.clock.cost_model_hz
+            )?;
+            outln!(
                 "{:<16} {:>12} {:>12} {:>10} {:>12}",
-                "primitive", "slope", "intercept", "r2", "max resid %"
-            );
+                "primitive",
+                "slope",
+                "intercept",
+                "r2",
+                "max resid %"
+            )?;
             for (name, f) in [
                 ("transfer.read", &cal.read),
                 ("transfer.write", &cal.write),
                 ("mac", &cal.mac),
             ] {
-                println!(
+                outln!(
                     "{:<16} {:>12.4} {:>12.2} {:>10.6} {:>12.3}",
                     name,
                     f.slope * scale,
                     f.intercept * scale,
                     f.r2,
                     f.max_residual_pct
-                );
+                )?;
             }
-            println!(
+            outln!(
                 "footprint commit: {:.1} cycles measured, {:.1} predicted by the write fit",
                 cal.commit_cycles * scale,
                 cal.commit_predicted_cycles * scale
-            );
+            )?;
             if let Some(fit) = &cal.layers {
-                println!(
+                outln!(
                     "whole layers: {} measured (both run modes); the model with the fitted \
                      constants is off by {:.2} % at most, {:.2} % rms",
                     fit.points.len(),
                     fit.max_error_pct,
                     fit.rms_error_pct
-                );
+                )?;
                 for (name, v) in &fit.params {
-                    println!("  {name:<28} {v:>14.6}");
+                    outln!("  {name:<28} {v:>14.6}")?;
                 }
             }
             for n in &notes {
-                println!("note: {n}");
+                outln!("note: {n}")?;
             }
-            println!("wrote {}", args.output.display());
+            outln!("wrote {}", args.output.display())?;
         }
         Ok(EXIT_OK)
     };

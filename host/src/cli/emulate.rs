@@ -7,7 +7,7 @@
 //! simulated on-time, Ctrl-C, or the end of stdin (when stdin is a terminal or a pipe); then
 //! the report is printed.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Read};
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,6 +20,7 @@ use inas_sim::power::{Capacitor, Harvester, PowerTrace, Supply};
 use inas_sim::{Emulator, Firmware, MachineConfig, Report, RunConfig, SimError};
 
 use super::args::{parse_farads, parse_ohms};
+use super::out::{errln, outln};
 use super::EXIT_OK;
 use crate::profile::Profile;
 use crate::units::parse_quantity;
@@ -178,16 +179,21 @@ pub fn run(args: EmulateArgs) -> Result<i32> {
     let (report, paced) = if args.pty {
         let pty = Pty::open()?;
         // The path first and alone on its line: scripts read it to connect.
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "{}", pty.path())?;
-        out.flush()?;
-        drop(out);
-        eprintln!(
+        outln!("{}", pty.path())?;
+        super::out::flush()?;
+        errln!(
             "inas emulate: {} on {} (the firmware's UART) at speed {}; Ctrl-C ends the run",
             args.firmware.display(),
             pty.path(),
             args.speed
         );
+        if args.speed.ratio().is_none() {
+            errln!(
+                "inas emulate: at speed max the board is not held to the wall clock: what a host \
+                 times over {} is this machine's speed, not the board's (--speed 1 for that)",
+                pty.path()
+            );
+        }
         // Pacing outside the stop flag: a Ctrl-C ends a long recharge's wait too.
         let mut bridge = Paced::new(Stoppable { inner: pty, stop }, args.speed);
         let report = emu.run(&cfg, &mut bridge);
@@ -232,37 +238,43 @@ fn print_report(r: &Report, speed: Speed, paced: Option<PaceStats>, json: bool) 
                 .map_or(SpeedJson::Max("max"), SpeedJson::Ratio),
             paced,
         };
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?)?;
         return Ok(());
     }
     let ended = serde_json::to_value(r.ended)?;
-    println!("ended: {}", ended.as_str().unwrap_or("?"));
-    println!(
+    outln!("ended: {}", ended.as_str().unwrap_or("?"))?;
+    outln!(
         "instructions: {}, cycles: {} ({:.1} M instructions/s)",
         r.instructions,
         r.cycles,
         r.instructions as f64 / r.wall_s.max(1e-9) / 1e6
-    );
-    println!(
+    )?;
+    outln!(
         "power cycles: {} (and {} resets by the chip itself); on {:.4} s, off {:.4} s",
-        r.power_cycles, r.resets, r.on_time_s, r.off_time_s
-    );
-    println!(
+        r.power_cycles,
+        r.resets,
+        r.on_time_s,
+        r.off_time_s
+    )?;
+    outln!(
         "energy: used {:.3} mJ, harvested {:.3} mJ",
         r.energy_used_j * 1e3,
         r.energy_harvested_j * 1e3
-    );
-    println!(
+    )?;
+    outln!(
         "uart: {} bytes sent, {} received; unmodelled accesses: {}; wall {:.3} s",
-        r.uart_tx_bytes, r.uart_rx_bytes, r.unmodelled_accesses, r.wall_s
-    );
+        r.uart_tx_bytes,
+        r.uart_rx_bytes,
+        r.unmodelled_accesses,
+        r.wall_s
+    )?;
     match paced {
-        Some(p) => println!(
+        Some(p) => outln!(
             "speed {speed}: waited {:.3} s for the wall clock; at most {:.1} ms behind it",
             p.slept_s,
             p.max_behind_s * 1e3
-        ),
-        None => println!("speed max: unpaced"),
+        )?,
+        None => outln!("speed max: unpaced")?,
     }
     Ok(())
 }

@@ -6,12 +6,13 @@ pub mod case;
 mod data;
 mod device;
 mod emulate;
+mod out;
 mod plans;
 pub mod render;
 mod search;
 mod simulate;
 
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -19,6 +20,7 @@ use rayon::prelude::*;
 
 pub use args::{Cli, Command, ExploreArgs};
 use case::CaseSpec;
+use out::{errln, out, outln};
 use render::CaseJson;
 
 use crate::profile::{Profile, BUILTIN};
@@ -41,10 +43,14 @@ pub fn main() -> i32 {
             };
         }
     };
-    match run(cli) {
+    let result = run(cli).and_then(|code| {
+        out::flush()?;
+        Ok(code)
+    });
+    match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            errln!("error: {e:#}");
             EXIT_BAD_INPUT
         }
     }
@@ -67,15 +73,15 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Profile { name: None } => {
             for (name, text) in BUILTIN {
                 let p = Profile::from_toml(text, name)?;
-                println!("{name}\t{}", p.description);
+                outln!("{name}\t{}", p.description)?;
             }
             Ok(EXIT_OK)
         }
         Command::Profile { name: Some(name) } => {
             let p = Profile::load(&name)?;
             match BUILTIN.iter().find(|(n, _)| *n == name) {
-                Some((_, text)) => print!("{text}"),
-                None => print!("{}", toml::to_string(&p)?),
+                Some((_, text)) => out!("{text}")?,
+                None => out!("{}", toml::to_string(&p)?)?,
             }
             Ok(EXIT_OK)
         }
@@ -109,12 +115,13 @@ fn explore(args: ExploreArgs) -> Result<i32> {
     }
     let case = defaults.validate(&profile).map_err(anyhow::Error::msg)?;
     let outcome = case.run().map_err(anyhow::Error::msg)?;
-    let mut out = std::io::stdout().lock();
     if args.json {
-        serde_json::to_writer(&mut out, &render::case_json(&case, &outcome))?;
-        writeln!(out)?;
+        outln!(
+            "{}",
+            serde_json::to_string(&render::case_json(&case, &outcome))?
+        )?;
     } else {
-        write!(out, "{}", render::table(&case, &outcome, &profile.name))?;
+        out!("{}", render::table(&case, &outcome, &profile.name))?;
     }
     Ok(if outcome.feasible() {
         EXIT_OK
@@ -151,17 +158,24 @@ fn batch(
             )
         })
         .collect();
-    let mut out = std::io::stdout().lock();
     let mut bad = 0;
     for (line_no, r) in results {
-        let j = r.unwrap_or_else(|why| {
-            eprintln!("error: {why}");
-            bad += 1;
-            CaseJson::bad_input(why)
-        });
+        let j = match r {
+            Ok(j) => j,
+            Err(why) => {
+                bad += 1;
+                if !json {
+                    // The table's line is the message; stderr would repeat it.
+                    outln!("line {line_no}: error: {why}")?;
+                    continue;
+                }
+                // JSON lines are for programs; people read stderr.
+                errln!("error: {why}");
+                CaseJson::bad_input(why)
+            }
+        };
         if json {
-            serde_json::to_writer(&mut out, &j)?;
-            writeln!(out)?;
+            outln!("{}", serde_json::to_string(&j)?)?;
         } else {
             let summary = match (j.latency_s, &j.error) {
                 (Some(l), _) => format!("feasible, latency {l:.3} s"),
@@ -173,8 +187,7 @@ fn batch(
                 .as_ref()
                 .map(|a| format!("{a:?}"))
                 .unwrap_or_default();
-            writeln!(
-                out,
+            outln!(
                 "line {line_no}: {} {arch} {}: {summary}",
                 j.dataset.as_deref().unwrap_or("?"),
                 j.power.unwrap_or("?")

@@ -2,11 +2,12 @@
 
 use std::path::Path;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use inas_common::plan::{self, vm_need_bytes, Plan, ValidPlan};
 use serde_json::json;
 
 use super::args::{NetArgs, PlanCommand, PowerArg, SupplyArgs};
+use super::out::{errln, outln};
 use super::{EXIT_INFEASIBLE, EXIT_OK};
 use crate::planner;
 use crate::profile::Profile;
@@ -53,6 +54,24 @@ fn random(
         .arch
         .as_ref()
         .map_or_else(|| space.example.to_vec(), |a| a.0.clone());
+    let network = space
+        .network(&arch)
+        .map_err(|e| anyhow!("{} arch {arch:?}: {e}", net.dataset))?;
+    // Before exploring and before allocating tensors, which for a large network take minutes
+    // and gigabytes only to be refused by the plan's validation.
+    let need = planner::nvm_need_bytes(&network);
+    if need > profile.memory.nvm_bytes {
+        bail!(
+            "{}: plan needs {need} B of NVM, the device has {} B ({} arch {})",
+            output.display(),
+            profile.memory.nvm_bytes,
+            net.dataset,
+            arch.iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+    }
     let bytes = match planner::random_plan(
         &profile,
         supply.overrides(),
@@ -63,7 +82,7 @@ fn random(
     ) {
         Ok(b) => b,
         Err(planner::RandomPlanError::Infeasible(why)) => {
-            eprintln!("error: no plan: the network has no feasible design: {why}");
+            errln!("error: no plan: the network has no feasible design: {why}");
             return Ok(EXIT_INFEASIBLE);
         }
         Err(planner::RandomPlanError::Network(e)) => {
@@ -74,7 +93,7 @@ fn random(
     let (_, valid) = validated(output, &bytes)?;
     let layers = valid.layers().len();
     std::fs::write(output, &bytes).with_context(|| format!("cannot write {}", output.display()))?;
-    println!(
+    outln!(
         "wrote {}: {} bytes, {} layers, plan id {}, {} [{}]",
         output.display(),
         bytes.len(),
@@ -85,7 +104,7 @@ fn random(
             .map(u32::to_string)
             .collect::<Vec<_>>()
             .join(",")
-    );
+    )?;
     Ok(EXIT_OK)
 }
 
@@ -126,10 +145,10 @@ fn show(path: &Path, as_json: bool) -> Result<i32> {
             "layers": layers,
             "nvm_words": layout.total_words,
         });
-        println!("{j}");
+        outln!("{j}")?;
         return Ok(EXIT_OK);
     }
-    println!(
+    outln!(
         "{}: plan {} (format {}), {} bytes, for {profile} (VM {} B, NVM {} B)",
         path.display(),
         meta.plan_id,
@@ -137,14 +156,22 @@ fn show(path: &Path, as_json: bool) -> Result<i32> {
         bytes.len(),
         meta.target.vm_bytes,
         meta.target.nvm_bytes
-    );
-    println!("input {}x{}x{}\n", meta.input.h, meta.input.w, meta.input.c);
-    println!(
+    )?;
+    outln!("input {}x{}x{}\n", meta.input.h, meta.input.w, meta.input.c)?;
+    outln!(
         "{:<3} {:<14} {:<13} {:<13} {:<9} {:<24} {:>8} {:>6} {:>6}",
-        "#", "kind", "input", "output", "kernel", "design", "weights", "shift", "VM B"
-    );
+        "#",
+        "kind",
+        "input",
+        "output",
+        "kernel",
+        "design",
+        "weights",
+        "shift",
+        "VM B"
+    )?;
     for (i, l) in plan.layers().iter().enumerate() {
-        println!(
+        outln!(
             "{:<3} {:<14} {:<13} {:<13} {:<9} {:<24} {:>8} {:>6} {:>6}",
             i,
             format!("{:?}{}", l.kind, if l.relu { "+relu" } else { "" }),
@@ -155,14 +182,14 @@ fn show(path: &Path, as_json: bool) -> Result<i32> {
             l.weights.len,
             l.shift,
             vm_need_bytes(l)
-        );
+        )?;
     }
-    println!(
+    outln!(
         "\nNVM: {} words ({} B): tensors {} words, 3 feature-map buffers of {} words, footprint 2 slots",
         layout.total_words,
         layout.total_words * 2,
         plan.tensor_elements(),
         layout.feature_map_words
-    );
+    )?;
     Ok(EXIT_OK)
 }

@@ -1,6 +1,5 @@
 //! `inas search` and `inas export`: flags and a TOML file in, a run directory out.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -8,6 +7,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
 
+use super::out::{errln, outln};
 use super::EXIT_OK;
 use crate::data;
 use crate::network::Dataset;
@@ -280,7 +280,8 @@ pub fn run_search(args: SearchArgs) -> Result<i32> {
                 args.out.display()
             )
         })?;
-        c.trials = args.trials.unwrap_or(c.trials).max(records.len());
+        // `--trials` sets the run's count (recorded in run.json); fewer than done is refused.
+        c.trials = args.trials.unwrap_or(c.trials);
         (c, records.len())
     } else {
         (args.resolve()?, 0)
@@ -300,31 +301,24 @@ pub fn run_search(args: SearchArgs) -> Result<i32> {
         &mut bars,
     )?;
     bars.trials.finish_and_clear();
-    let mut out = std::io::stdout().lock();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &result)?;
-        writeln!(out)?;
+        outln!("{}", serde_json::to_string_pretty(&result)?)?;
         return Ok(EXIT_OK);
     }
     let s = &result.summary;
-    writeln!(
-        out,
+    outln!(
         "search {} ({} mode, {} strategy, data: {})",
         result.out.display(),
         config.mode,
         config.strategy,
         result.data_source
     )?;
-    writeln!(
-        out,
-        "{} trials: {} trained, {} over memory, {} infeasible or too slow, {} repeated; {} within {} s",
+    outln!("{} trials: {} trained, {} over memory, {} infeasible or too slow, {} repeated; {} within {} s",
         s.trials, s.trained, s.over_memory, s.infeasible, s.repeated, s.within_requirement, config.lat_req_s
     )?;
     match &s.best {
         Some(b) => {
-            writeln!(
-                out,
-                "best: trial {} {} — float {:.2} %, Q15 {:.2} % (validation), intermittent latency {}",
+            outln!("best: trial {} {} — float {:.2} %, Q15 {:.2} % (validation), intermittent latency {}",
                 b.trial,
                 b.arch,
                 b.float_acc * 100.0,
@@ -332,23 +326,17 @@ pub fn run_search(args: SearchArgs) -> Result<i32> {
                 b.intermittent_latency_s.map_or("-".into(), |l| format!("{l:.2} s"))
             )?;
             if let Some(t) = &s.test {
-                writeln!(
-                    out,
+                outln!(
                     "      Q15 test accuracy {:.2} % on {} samples",
                     t.q15_acc * 100.0,
                     t.samples
                 )?;
             }
-            writeln!(
-                out,
-                "      plan: {}",
-                result.out.join("best.plan").display()
-            )?;
+            outln!("      plan: {}", result.out.join("best.plan").display())?;
         }
-        None => writeln!(out, "no trained trial meets the requirement")?,
+        None => outln!("no trained trial meets the requirement")?,
     }
-    writeln!(
-        out,
+    outln!(
         "time: {:.1} s ({:.1} s training, explorer {:.4} %)",
         s.time.total_s,
         s.time.train_s,
@@ -363,11 +351,11 @@ fn ensure_data(dataset: Dataset, cache: &Path) -> Result<()> {
     if data::cache::Manifest::read(&data::cache::dataset_dir(cache, name)).is_ok() {
         return Ok(());
     }
-    eprintln!("inas: {name} is not in {}; fetching it", cache.display());
+    errln!("inas: {name} is not in {}; fetching it", cache.display());
     std::fs::create_dir_all(cache)
         .with_context(|| format!("cannot create the cache {}", cache.display()))?;
     let opts = data::fetch::FetchOptions::default();
-    let mut log = |line: &str| eprintln!("{line}");
+    let mut log = |line: &str| errln!("{line}");
     let m = data::fetch::fetch(
         name,
         cache,
@@ -375,7 +363,7 @@ fn ensure_data(dataset: Dataset, cache: &Path) -> Result<()> {
         &data::fetch::Http::new(opts.timeout),
         &mut log,
     )?;
-    eprintln!("inas: {name}: {}", m.describe());
+    errln!("inas: {name}: {}", m.describe());
     Ok(())
 }
 
@@ -428,11 +416,11 @@ pub fn run_export(args: ExportArgs) -> Result<i32> {
     planner::open(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     std::fs::write(&args.output, &bytes)
         .with_context(|| format!("writing {}", args.output.display()))?;
-    println!(
+    outln!(
         "wrote {} ({} bytes): trial {trial}, {}",
         args.output.display(),
         bytes.len(),
         record.arch
-    );
+    )?;
     Ok(EXIT_OK)
 }

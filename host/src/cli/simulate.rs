@@ -7,6 +7,7 @@ use rand::{RngExt, SeedableRng};
 use serde::Serialize;
 
 use super::args::{Failures, HarvestArg, SimulateArgs};
+use super::out::outln;
 use super::{plans, EXIT_INFEASIBLE, EXIT_OK};
 use crate::explore::evaluate_fixed_network;
 use crate::model::Platform;
@@ -167,33 +168,34 @@ pub fn run(args: SimulateArgs) -> Result<i32> {
         r.unsafe_layer = fixed.unsafe_layer.map(|f| f.to_string());
     }
     if args.json {
-        println!("{}", serde_json::to_string(&r)?);
+        outln!("{}", serde_json::to_string(&r)?)?;
     } else {
-        println!(
+        outln!(
             "{}: {} runs, {} failures injected, {} mismatches",
             args.plan.display(),
             r.runs,
             r.failures_injected,
             r.mismatches
-        );
-        println!(
+        )?;
+        outln!(
             "outputs   {:?}\nreference {:?}",
-            r.outputs, r.reference_outputs
-        );
+            r.outputs,
+            r.reference_outputs
+        )?;
         if let Some(done) = r.completed {
             match (done, r.latency_s) {
-                (true, Some(l)) => println!(
+                (true, Some(l)) => outln!(
                     "energy-driven: {} power cycles, {l:.3} s (on {:.3} s, off {:.3} s); model {}",
                     r.power_cycles.unwrap_or(0),
                     r.on_time_s.unwrap_or(0.0),
                     r.off_time_s.unwrap_or(0.0),
                     r.predicted_latency_s.map_or("cannot run it".to_owned(), |p| format!("{p:.3} s"))
-                ),
-                _ => println!(
+                )?,
+                _ => outln!(
                     "energy-driven: never completes: a batch needs more than one power cycle's energy ({} brown-outs){}",
                     r.brownouts.unwrap_or(0),
                     r.unsafe_layer.as_ref().map_or(String::new(), |u| format!("; model: {u}"))
-                ),
+                )?,
             }
         }
     }

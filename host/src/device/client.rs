@@ -346,12 +346,15 @@ impl<L: Link> Client<L> {
         }
     }
 
-    /// Timeout of a data frame (plan chunk, input): a few smoothed round trips, within
-    /// [50 ms, reply timeout], so a lost frame costs little on a fast link. Commands whose
-    /// handling may take long (commit, runs, benchmarks) wait the full timeouts instead.
+    /// Timeout of a data frame (plan chunk, input): a few smoothed round trips, at least 50 ms
+    /// and at most the reply timeout, so a lost frame costs little on a fast link. A reply
+    /// timeout under 50 ms wins over the floor. Commands whose handling may take long (commit,
+    /// runs, benchmarks) wait the full timeouts instead.
     fn data_timeout(&self) -> Duration {
         match self.srtt {
-            Some(rtt) => (rtt * 4).clamp(Duration::from_millis(50), self.opts.reply_timeout),
+            Some(rtt) => (rtt * 4)
+                .max(Duration::from_millis(50))
+                .min(self.opts.reply_timeout),
             None => self.opts.reply_timeout,
         }
     }

@@ -106,9 +106,11 @@ impl EmulatorLink {
     /// Boots `firmware` (an MSP430FR5994 ELF) under `supply` (`None`: continuous power).
     pub fn start(firmware: &Path, supply: Option<Supply>) -> Result<EmulatorLink> {
         let fw = Firmware::from_path(firmware)
-            .with_context(|| format!("loading firmware {}", firmware.display()))?;
+            // A message, not a context: SimError holds its cause and also names it as the
+            // source, so a chained report would print the cause twice.
+            .map_err(|e| anyhow::anyhow!("loading firmware {}: {e}", firmware.display()))?;
         let emulator = Emulator::new(fw, MachineConfig::default())
-            .with_context(|| format!("booting {}", firmware.display()))?;
+            .map_err(|e| anyhow::anyhow!("booting {}: {e}", firmware.display()))?;
         let mut link = EmulatorLink {
             state: State::default(),
             thread: None,

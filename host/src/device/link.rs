@@ -13,11 +13,8 @@ use thiserror::Error;
 /// Why a link could not move bytes (not a timeout: an expired deadline is `Ok(0)`).
 #[derive(Debug, Error)]
 pub enum LinkError {
-    #[error("{link}: {source}")]
-    Io {
-        link: String,
-        source: std::io::Error,
-    },
+    #[error("{link}: {error}")]
+    Io { link: String, error: std::io::Error },
     #[error("{link}: {what}")]
     Closed { link: String, what: String },
 }

@@ -41,10 +41,10 @@ impl SerialLink {
         })
     }
 
-    fn io(&self, source: std::io::Error) -> LinkError {
+    fn io(&self, error: std::io::Error) -> LinkError {
         LinkError::Io {
             link: self.name.clone(),
-            source,
+            error,
         }
     }
 }

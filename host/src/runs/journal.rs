@@ -8,24 +8,26 @@ use super::{RunHeader, TrialRecord, RUN_FORMAT};
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: io::Error },
     #[error("{path} already holds a search (journal.jsonl exists): pass --resume to continue it or choose another --out")]
     Exists { path: PathBuf },
-    #[error("{path}: no search to resume here (run.json is missing)")]
+    #[error("{path} holds no search (run.json is missing)")]
     Missing { path: PathBuf },
-    #[error("{path}: not a run header: {source}")]
+    #[error("{path} is in use: another search is writing it (it holds {LOCK}); wait for that search to end or stop it, then pass --resume")]
+    Locked { path: PathBuf },
+    #[error("{path}: not a run header: {error}")]
     Header {
         path: PathBuf,
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
     #[error("{path}: run format {found}, this inas reads format {RUN_FORMAT}")]
     Format { path: PathBuf, found: u32 },
-    #[error("{path} line {line}: not a trial record: {source}")]
+    #[error("{path} line {line}: not a trial record: {error}")]
     Record {
         path: PathBuf,
         line: usize,
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
     #[error("{path} line {line}: trial {found} where trial {expected} was due")]
     Sequence {
@@ -37,18 +39,41 @@ pub enum JournalError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> JournalError + '_ {
-    move |source| JournalError::Io {
+    move |error| JournalError::Io {
         path: path.to_owned(),
-        source,
+        error,
     }
 }
 
-/// An open run directory, positioned to append the next trial.
+/// The lock file of a run directory. Whoever holds an exclusive `flock` on it writes the
+/// directory; the kernel releases it when that process ends, however it ends, so a killed
+/// search never leaves a stale lock. Readers (`inas export`, reports) do not take it.
+pub const LOCK: &str = ".lock";
+
+/// Takes the run directory's lock without waiting, or says who has it.
+fn lock(root: &Path) -> Result<File, JournalError> {
+    let path = root.join(LOCK);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io_err(&path))?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(file),
+        Err(rustix::io::Errno::WOULDBLOCK) => Err(JournalError::Locked { path: root.into() }),
+        Err(e) => Err(io_err(&path)(e.into())),
+    }
+}
+
+/// An open run directory, positioned to append the next trial. It holds the directory's lock
+/// for as long as it lives.
 #[derive(Debug)]
 pub struct Journal {
     root: PathBuf,
     file: File,
     next: u32,
+    _lock: File,
 }
 
 impl Journal {
@@ -56,13 +81,24 @@ impl Journal {
         root.join("journal.jsonl")
     }
 
-    /// Starts a new run in `root` (created if needed). Refuses a directory that holds one.
-    pub fn create(root: &Path, header: &RunHeader) -> Result<Journal, JournalError> {
+    /// Whether `root` holds a run (its journal), so a new search there is refused before any
+    /// work.
+    pub fn exists(root: &Path) -> Result<(), JournalError> {
         let path = Self::journal_path(root);
         if path.exists() {
             return Err(JournalError::Exists { path });
         }
+        Ok(())
+    }
+
+    /// Starts a new run in `root` (created if needed). Refuses a directory that holds one.
+    pub fn create(root: &Path, header: &RunHeader) -> Result<Journal, JournalError> {
+        Self::exists(root)?;
         fs::create_dir_all(root.join("trials")).map_err(io_err(root))?;
+        let lock = lock(root)?;
+        // Another search may have started here between the check and the lock.
+        Self::exists(root)?;
+        let path = Self::journal_path(root);
         let text = serde_json::to_string_pretty(header).expect("a JSON value serialises");
         write_atomic(&root.join("run.json"), text.as_bytes())?;
         let file = OpenOptions::new()
@@ -74,6 +110,7 @@ impl Journal {
             root: root.to_owned(),
             file,
             next: 0,
+            _lock: lock,
         })
     }
 
@@ -89,9 +126,9 @@ impl Journal {
             Err(e) => return Err(io_err(&header_path)(e)),
         };
         let header: RunHeader =
-            serde_json::from_str(&text).map_err(|source| JournalError::Header {
+            serde_json::from_str(&text).map_err(|error| JournalError::Header {
                 path: header_path.clone(),
-                source,
+                error,
             })?;
         if header.format != RUN_FORMAT {
             return Err(JournalError::Format {
@@ -112,10 +149,10 @@ impl Journal {
                 continue;
             }
             let r: TrialRecord =
-                serde_json::from_slice(line).map_err(|source| JournalError::Record {
+                serde_json::from_slice(line).map_err(|error| JournalError::Record {
                     path: path.clone(),
                     line: i + 1,
-                    source,
+                    error,
                 })?;
             let expected = records.len() as u32;
             if r.trial != expected {
@@ -133,6 +170,9 @@ impl Journal {
 
     /// Reopens a run to continue it: drops a torn last line and returns the trials so far.
     pub fn resume(root: &Path) -> Result<(Journal, RunHeader, Vec<TrialRecord>), JournalError> {
+        // Only a run directory gets a lock file.
+        Self::read(root)?;
+        let lock = lock(root)?;
         let (header, records) = Self::read(root)?;
         let path = Self::journal_path(root);
         let file = OpenOptions::new()
@@ -154,6 +194,7 @@ impl Journal {
                 root: root.to_owned(),
                 file,
                 next,
+                _lock: lock,
             },
             header,
             records,
@@ -162,6 +203,12 @@ impl Journal {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Rewrites `run.json` (whole or not at all): a resumed search records its new trial count.
+    pub fn set_header(&self, header: &RunHeader) -> Result<(), JournalError> {
+        let text = serde_json::to_string_pretty(header).expect("a JSON value serialises");
+        write_atomic(&self.root.join("run.json"), text.as_bytes())
     }
 
     /// The number the next trial gets.
@@ -200,11 +247,21 @@ impl Journal {
 /// Writes a file whole or not at all: a temporary file in the same directory, then a rename.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), JournalError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err(dir))?;
+    // A temporary file is private (0600) by default; these files are ordinary results, made
+    // with the mode `File::create` would give them (0666 less the umask), like the journal.
+    let mut tmp = tempfile::Builder::new()
+        .permissions(default_permissions())
+        .tempfile_in(dir)
+        .map_err(io_err(dir))?;
     tmp.write_all(bytes).map_err(io_err(path))?;
     tmp.as_file().sync_data().map_err(io_err(path))?;
     tmp.persist(path).map_err(|e| io_err(path)(e.error))?;
     Ok(())
+}
+
+fn default_permissions() -> fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    fs::Permissions::from_mode(0o666)
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! runs/har-5mF/
-//!   run.json        the configuration the search started with (resume refuses another one)
+//!   run.json        the search's configuration (resume refuses another; --trials may change)
+//!   .lock           held (flock) by the search writing here; the kernel drops it when that ends
 //!   journal.jsonl   one JSON line per finished trial, appended and synced, never rewritten
 //!   trials/N.plan   the Q15 plan of every trained trial (written before its journal line)
 //!   best.plan       the best trial's plan          ┐

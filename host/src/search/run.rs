@@ -142,7 +142,8 @@ impl SearchConfig {
         Ok(t)
     }
 
-    /// Checks what can be checked before any work.
+    /// Checks everything that can be checked before any work and before the run directory is
+    /// touched: a search that would fail on its settings fails here, leaving nothing behind.
     pub fn check(&self) -> Result<()> {
         if self.trials == 0 {
             bail!("--trials must be at least 1");
@@ -159,7 +160,20 @@ impl SearchConfig {
         if self.calibration_samples == 0 {
             bail!("--calibration-samples must be at least 1");
         }
-        self.train_config(0)?;
+        // Training selects the best epoch on the validation split: it cannot be empty.
+        if !(self.val_fraction > 0.0 && self.val_fraction <= 0.9) {
+            bail!(
+                "--val-fraction must be a fraction in (0, 0.9], got {}",
+                self.val_fraction
+            );
+        }
+        let train = self.train_config(0)?;
+        train
+            .device
+            .resolve()
+            .with_context(|| format!("--device {}", self.device))?;
+        let profile = Profile::load(&self.profile)?;
+        Platform::new(&profile, self.overrides())?;
         Ok(())
     }
 }
@@ -226,7 +240,26 @@ fn strategy_outcome(r: &TrialRecord, lat_req_s: f64) -> Outcome {
     }
 }
 
-/// Runs (or with `resume`, continues) a search in `out`.
+fn stored_config(out: &Path, header: RunHeader) -> Result<SearchConfig> {
+    serde_json::from_value(header.config)
+        .with_context(|| format!("{}: run.json holds no search configuration", out.display()))
+}
+
+/// `--trials` on resume sets the run's trial count; it cannot undo trials already run.
+fn more_trials_than_done(out: &Path, config: &SearchConfig, done: usize) -> Result<()> {
+    if config.trials < done {
+        bail!(
+            "{}: --trials {} is fewer than the {done} trials this search already ran",
+            out.display(),
+            config.trials
+        );
+    }
+    Ok(())
+}
+
+/// Runs (or with `resume`, continues) a search in `out`. On resume only `config.trials` is
+/// used: it becomes the run's trial count (recorded in `run.json`); the rest comes from
+/// `run.json`.
 pub fn search(
     config: &SearchConfig,
     out: &Path,
@@ -234,22 +267,18 @@ pub fn search(
     data: DataSource<'_>,
     progress: &mut dyn Progress,
 ) -> Result<SearchResult> {
-    let (mut journal, config, records) = if resume {
-        let (journal, header, records) = Journal::resume(out)?;
-        let mut stored: SearchConfig =
-            serde_json::from_value(header.config).with_context(|| {
-                format!("{}: run.json holds no search configuration", out.display())
-            })?;
-        // Only the trial count may grow on resume: everything else would change the results.
-        stored.trials = config.trials.max(stored.trials);
-        (journal, stored, records)
+    // Everything that can fail on the settings or the data fails before the run directory is
+    // created or changed.
+    let config = if resume {
+        let (header, records) = Journal::read(out)?;
+        let mut stored = stored_config(out, header)?;
+        // Only the trial count may change on resume: everything else would change the results.
+        stored.trials = config.trials;
+        more_trials_than_done(out, &stored, records.len())?;
+        stored
     } else {
-        config.check()?;
-        let header = RunHeader {
-            format: RUN_FORMAT,
-            config: serde_json::to_value(config)?,
-        };
-        (Journal::create(out, &header)?, config.clone(), Vec::new())
+        Journal::exists(out)?;
+        config.clone()
     };
     config.check()?;
     let profile = Profile::load(&config.profile)?;
@@ -272,6 +301,24 @@ pub fn search(
             loaded = s;
             &loaded
         }
+    };
+    let (mut journal, records) = if resume {
+        let (journal, header, records) = Journal::resume(out)?;
+        // Another search may have run here since the first look.
+        more_trials_than_done(out, &config, records.len())?;
+        if stored_config(out, header)?.trials != config.trials {
+            journal.set_header(&RunHeader {
+                format: RUN_FORMAT,
+                config: serde_json::to_value(&config)?,
+            })?;
+        }
+        (journal, records)
+    } else {
+        let header = RunHeader {
+            format: RUN_FORMAT,
+            config: serde_json::to_value(&config)?,
+        };
+        (Journal::create(out, &header)?, Vec::new())
     };
     let train_set = Samples::from(&splits.train);
     let val_set = Samples::from(&splits.val);

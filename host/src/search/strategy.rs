@@ -247,7 +247,7 @@ pub enum StrategyError {
         got: Candidate,
     },
     #[error("outcome: {0}")]
-    Outcome(#[from] RewardError),
+    Outcome(RewardError),
     #[error("strategy settings: {0}")]
     Config(String),
     #[error("journal entry {trial}: the strategy proposes {proposed}, the journal says {journal} (different seed, settings or version?)")]
@@ -257,7 +257,21 @@ pub enum StrategyError {
         journal: Candidate,
     },
     #[error("controller: {0}")]
-    Torch(#[from] tch::TchError),
+    Torch(tch::TchError),
+}
+
+// By hand rather than `#[from]`, which would also make the inner error the source: the message
+// already holds it, and a report of the chain would print it twice.
+impl From<RewardError> for StrategyError {
+    fn from(e: RewardError) -> Self {
+        StrategyError::Outcome(e)
+    }
+}
+
+impl From<tch::TchError> for StrategyError {
+    fn from(e: tch::TchError) -> Self {
+        StrategyError::Torch(e)
+    }
 }
 
 /// A search strategy. The loop alternates strictly:

@@ -38,7 +38,15 @@ pub enum TrainError {
     #[error("the network cannot be trained: {0}")]
     Network(String),
     #[error("libtorch: {0}")]
-    Torch(#[from] tch::TchError),
+    Torch(tch::TchError),
     #[error("building the Q15 plan: {0}")]
     Plan(String),
+}
+
+// By hand rather than `#[from]`, which would also make the inner error the source: the message
+// already holds it, and a report of the chain would print it twice.
+impl From<tch::TchError> for TrainError {
+    fn from(e: tch::TchError) -> Self {
+        TrainError::Torch(e)
+    }
 }
