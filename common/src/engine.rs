@@ -214,7 +214,7 @@ impl Blocks {
 }
 
 /// The MAC unit. Implementations must compute exactly [`crate::q15::tile`] and
-/// [`crate::q15::pooled`]; the engine always passes buffers the tile fits in and windows of at
+/// [`crate::q15::pool`]; the engine always passes buffers the tile fits in and windows of at
 /// least one product, and a device may return an error (never read or write past a slice)
 /// when they do not.
 pub trait Mac {

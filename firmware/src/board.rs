@@ -677,7 +677,7 @@ const MAC_CTL: u16 = 0x0008 | 0x0100;
 /// Fractional mode: result reads return the sum doubled (SLAU367P §5.2.4.1).
 const MPYFRAC: u16 = 0x0004;
 
-/// The MAC on MPY32: exactly `q15::tile` and `q15::pooled`. For each output the rounding
+/// The MAC on MPY32: exactly `q15::tile` and `q15::pool`. For each output the rounding
 /// constant is preloaded into RES1:RES0, every product accumulates with MACS under
 /// saturation, and the sum is read once; a whole output tile is one call. Each call sets
 /// MPY32CTL0 itself: the multiply helpers of `inas-mspabi` (hardware build) leave it at 0. No

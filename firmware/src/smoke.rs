@@ -1,6 +1,6 @@
 //! The smoke configuration's board: what `mspdebug sim` can execute. NVM is an array in low
 //! FRAM (the simulator has no address space above 64 KB and no DMA), the MAC is the CPU's
-//! `q15::dot` and there is no cycle counter.
+//! `q15::tile` and `q15::pool` and there is no cycle counter.
 
 use core::ptr::addr_of_mut;
 

@@ -115,7 +115,7 @@ impl Nvm for SimNvm {
     }
 }
 
-/// The reference MAC: exactly `q15::tile` and `q15::pooled`, priced as the cost model counts an
+/// The reference MAC: exactly `q15::tile` and `q15::pool`, priced as the cost model counts an
 /// output (one MAC call of `depth` products per kernel tap) and a pooled element; power failures
 /// strike at NVM writes only.
 impl Mac for SimNvm {
