@@ -224,9 +224,8 @@ impl Preamble {
         if p.flags != 0 {
             return Err(PlanError::Flags(p.flags));
         }
-        if p.meta_len as usize > META_MAX_LEN
-            || (p.total_len as usize) < PREAMBLE_LEN + p.meta_len as usize
-        {
+        // In u32: a 16-bit usize (the MSP430's) would truncate lengths past 64 KB.
+        if p.meta_len > META_MAX_LEN as u32 || p.total_len < PREAMBLE_LEN as u32 + p.meta_len {
             return Err(PlanError::Lengths {
                 total: p.total_len,
                 meta: p.meta_len,

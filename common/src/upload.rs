@@ -93,7 +93,8 @@ impl PlanReceiver {
         if len > max_len {
             return Err(UploadError::TooLarge { len, max: max_len });
         }
-        if (len as usize) < PREAMBLE_LEN {
+        // Lengths stay u32: on the MSP430 a usize is 16 bits, and plans pass 64 KB.
+        if len < PREAMBLE_LEN as u32 {
             return Err(UploadError::Plan(PlanError::Truncated {
                 need: PREAMBLE_LEN as u32,
                 got: len,
@@ -149,16 +150,18 @@ impl PlanReceiver {
         if end.is_none_or(|end| end > r.len) {
             return Err(ChunkError::Upload(UploadError::Overrun));
         }
-        for (i, &b) in data.iter().enumerate() {
-            let at = offset as usize + i;
+        // Byte positions are u32 throughout: a 16-bit usize (the MSP430's) would wrap at 64 KB
+        // and write the plan's tail over its head.
+        let mut at = offset;
+        for &b in data {
             // The CRC covers everything but its own field (bytes 16..20).
-            if !(16..PREAMBLE_LEN).contains(&at) {
+            if !(16..PREAMBLE_LEN as u32).contains(&at) {
                 r.digest.update(&[b]);
             }
-            if at < head.len() {
-                head[at] = b;
+            if at < HEAD_LEN as u32 {
+                head[at as usize] = b;
             }
-            if at + 1 == PREAMBLE_LEN {
+            if at + 1 == PREAMBLE_LEN as u32 {
                 let p = Preamble::read(&head[..PREAMBLE_LEN])
                     .map_err(|e| ChunkError::Upload(e.into()))?;
                 if p.total_len != r.len {
@@ -170,12 +173,12 @@ impl PlanReceiver {
                 r.preamble = Some(p);
             }
             if let Some(p) = r.preamble {
-                let tensors_at = PREAMBLE_LEN + p.meta_len as usize;
+                let tensors_at = PREAMBLE_LEN as u32 + p.meta_len;
                 if at >= tensors_at {
                     match r.pending.take() {
                         None => r.pending = Some(b),
                         Some(lo) => {
-                            let word = ((at - tensors_at) / 2) as u32;
+                            let word = (at - tensors_at) / 2;
                             let v = i16::from_le_bytes([lo, b]);
                             nvm.write(Block::Weights, r.staging + word, &[v])
                                 .map_err(ChunkError::Device)?;
@@ -183,6 +186,7 @@ impl PlanReceiver {
                     }
                 }
             }
+            at += 1;
         }
         r.next = offset + data.len() as u32;
         Ok(r.next)

@@ -187,3 +187,48 @@ fn the_built_in_firmware_profile_predicts_the_firmware() {
         "end to end {total:+.1} %, per layer {errors:+.1?}"
     );
 }
+
+/// A plan past 64 KB (the KWS space at 64,96,48,128: 69.7 KB) deploys and runs on the board
+/// firmware: upload offsets beyond 65,535 bytes once wrapped on the MSP430's 16-bit usize and
+/// wrote the plan's tail over its head ("check 0x020000", bad magic, at byte 65,472).
+#[test]
+fn a_plan_past_64_kb_deploys_and_runs_on_the_firmware() {
+    let overrides = inas::model::Overrides {
+        capacitance_f: Some(5e-3),
+        r_ohm: Some(41.0),
+        ..Default::default()
+    };
+    let bytes = planner::random_plan(
+        &Profile::reference(),
+        overrides,
+        &inas::network::KWS,
+        &[64, 96, 48, 128],
+        inas::model::Power::Int,
+        5,
+    )
+    .unwrap();
+    assert!(bytes.len() > 65_536 + 4_096, "{} B", bytes.len());
+    let link = EmulatorLink::start(&board_elf(), None).unwrap();
+    let opts = Options {
+        reply_timeout: Duration::from_millis(500),
+        run_timeout: Duration::from_secs(600),
+        tries: 4,
+        byte_time: byte_time(115_200),
+    };
+    let mut c = Client::new(link, opts);
+    c.hello().unwrap();
+    let mut seen = 0;
+    let d = c
+        .deploy(&bytes, &mut |done, _| seen = seen.max(done))
+        .unwrap();
+    assert_eq!(d.plan_id, 5);
+    assert_eq!(seen as usize, bytes.len());
+    let (_, valid) = planner::open(&bytes).unwrap();
+    let input = random_input(valid.meta().input.elements() as usize, 7);
+    let want = host_logits(&bytes, &input).unwrap();
+    c.write_input(&input).unwrap();
+    let r = c
+        .run(RunMode::Continuous, valid.layers().len() as u16)
+        .unwrap();
+    assert_eq!(r.result.logits.to_vec(), want);
+}
