@@ -152,8 +152,7 @@ impl PlanReceiver {
         }
         // Byte positions are u32 throughout: a 16-bit usize (the MSP430's) would wrap at 64 KB
         // and write the plan's tail over its head.
-        let mut at = offset;
-        for &b in data {
+        for (at, &b) in (offset..).zip(data) {
             // The CRC covers everything but its own field (bytes 16..20).
             if !(16..PREAMBLE_LEN as u32).contains(&at) {
                 r.digest.update(&[b]);
@@ -186,7 +185,6 @@ impl PlanReceiver {
                     }
                 }
             }
-            at += 1;
         }
         r.next = offset + data.len() as u32;
         Ok(r.next)
