@@ -30,6 +30,18 @@ fn board_elf() -> PathBuf {
     elf
 }
 
+/// A client of the board firmware on a fresh virtual LaunchPad (USB power, as on a bench).
+fn board_client() -> Client<EmulatorLink> {
+    let link = EmulatorLink::start(&board_elf(), None).unwrap();
+    let opts = Options {
+        reply_timeout: Duration::from_millis(500),
+        run_timeout: Duration::from_secs(3600),
+        tries: 4,
+        byte_time: byte_time(115_200),
+    };
+    Client::new(link, opts)
+}
+
 /// A HAR-shaped plan with 96 rows, batches of one tile per power cycle.
 fn plan() -> Vec<u8> {
     let mut space = HAR;
@@ -64,14 +76,7 @@ fn plan() -> Vec<u8> {
 #[test]
 fn the_firmware_runs_a_deployed_plan_under_harvested_power() {
     // Deployed on USB power, as on a real bench.
-    let link = EmulatorLink::start(&board_elf(), None).unwrap();
-    let opts = Options {
-        reply_timeout: Duration::from_millis(500),
-        run_timeout: Duration::from_secs(3600),
-        tries: 4,
-        byte_time: byte_time(115_200),
-    };
-    let mut c = Client::new(link, opts);
+    let mut c = board_client();
     let caps = c.hello().unwrap();
     assert_eq!(caps.clock_hz, 8_000_000);
     let bytes = plan();
@@ -143,16 +148,7 @@ fn the_built_in_firmware_profile_predicts_the_firmware() {
         false,
     )
     .unwrap();
-    let link = EmulatorLink::start(&board_elf(), None).unwrap();
-    let mut c = Client::new(
-        link,
-        Options {
-            reply_timeout: Duration::from_millis(500),
-            run_timeout: Duration::from_secs(3600),
-            tries: 4,
-            byte_time: byte_time(115_200),
-        },
-    );
+    let mut c = board_client();
     let samples = [Sample {
         input: random_input(64 * 9, 5),
         label: None,
@@ -208,14 +204,7 @@ fn a_plan_past_64_kb_deploys_and_runs_on_the_firmware() {
     )
     .unwrap();
     assert!(bytes.len() > 65_536 + 4_096, "{} B", bytes.len());
-    let link = EmulatorLink::start(&board_elf(), None).unwrap();
-    let opts = Options {
-        reply_timeout: Duration::from_millis(500),
-        run_timeout: Duration::from_secs(600),
-        tries: 4,
-        byte_time: byte_time(115_200),
-    };
-    let mut c = Client::new(link, opts);
+    let mut c = board_client();
     c.hello().unwrap();
     let mut seen = 0;
     let d = c
