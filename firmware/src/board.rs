@@ -19,7 +19,8 @@
 //!   DMA0DA 0x0516 (20-bit, two words each), DMA0SZ 0x051A. Channel 0, block mode, DMAREQ
 //!   trigger; the CPU is halted while a block moves.
 //! - eUSCI_A0: UCA0CTLW0 0x05C0 (UCSWRST, UCSSEL), UCA0BRW 0x05C6, UCA0MCTLW 0x05C8,
-//!   UCA0RXBUF 0x05CC, UCA0TXBUF 0x05CE, UCA0IFG 0x05DC (UCRXIFG, UCTXIFG).
+//!   UCA0RXBUF 0x05CC, UCA0TXBUF 0x05CE, UCA0IE 0x05DA (UCRXIE), UCA0IFG 0x05DC (UCRXIFG,
+//!   UCTXIFG); vector EUSCI_A0 at 0xFFF0, which only wakes the CPU from LPM0.
 //! - Memory: SRAM and low FRAM, and HIFRAM 0x10000..0x44000, which only the DMA reaches.
 //! - CPU: the base ISA plus two hand-encoded MSP430X instructions (LLVM assembles none):
 //!   `MOVA @Rsrc+, Rdst` (0x0s1d) and `MOVA Rsrc, &abs20` (0x0s6h, abs20[15:0]).
@@ -317,14 +318,33 @@ impl Board {
         }
     }
 
-    /// A received byte if one is waiting. Reading UCA0RXBUF also clears UCOE, UCFE and UCPE
-    /// (SLAU367 forbids clearing UCOE by software); a lost byte is caught by the frame CRC.
-    pub fn uart_read(&mut self) -> Option<u8> {
+    /// The next received byte, asleep in LPM0 until it comes. Reading UCA0RXBUF also clears
+    /// UCOE, UCFE and UCPE (SLAU367 forbids clearing UCOE by software); a lost byte is caught by
+    /// the frame CRC.
+    ///
+    /// LPM0 stops the CPU and MCLK but keeps SMCLK, the UART's baud clock and the cycle
+    /// counter's: an idle board on a harvester draws 280 uA instead of 944 uA at 8 MHz
+    /// (SLASE54 5.7, 5.8), so on a weak supply it stays powered to hear the host instead of
+    /// browning out every few tens of milliseconds.
+    pub fn uart_wait(&mut self) -> u8 {
         let uart = &self.uart;
-        if uart.uca0ifg().read().ucrxifg().bit_is_set() {
-            Some(uart.uca0rxbuf().read().ucrxbuf().bits())
-        } else {
-            None
+        loop {
+            // Interrupts stay off from the check to the sleep: a byte that lands in between
+            // raises UCRXIFG with UCRXIE set, and the instruction that sleeps also sets GIE, so
+            // the interrupt is taken at once and the CPU wakes instead of missing it.
+            msp430::interrupt::disable();
+            if uart.uca0ifg().read().ucrxifg().bit_is_set() {
+                let byte = uart.uca0rxbuf().read().ucrxbuf().bits();
+                // SAFETY: the handlers (TIMER0_A1, EUSCI_A0) and their state are set up by
+                // `init`, and no critical-section token is alive here.
+                unsafe { msp430::interrupt::enable() };
+                return byte;
+            }
+            uart.uca0ie().modify(|_, w| w.ucrxie().set_bit());
+            // SAFETY: GIE | CPUOFF: enables interrupts and sleeps until EUSCI_A0 clears CPUOFF
+            // in the stacked SR (TIMER0_A1 returns to sleep). The `nop` follows a GIE set, as
+            // SLAU367 asks.
+            unsafe { asm!("bis.w #0x18, r2", "nop", options(nostack)) };
         }
     }
 
@@ -1071,4 +1091,20 @@ core::arch::global_asm!(
     "1:  reti",
     ".size TIMER0_A1, .-TIMER0_A1",
     ta0iv = const 0x036E,
+);
+
+// eUSCI_A0 receive: wakes the CPU that `Board::uart_wait` put to sleep. UCRXIE goes off (the
+// byte stays in UCA0RXBUF with UCRXIFG set for the main loop to read) and the SR pushed at entry
+// loses CPUOFF, so `reti` returns awake. Assembly, like TIMER0_A1, touches no register.
+core::arch::global_asm!(
+    ".section .text.EUSCI_A0,\"ax\",@progbits",
+    ".global EUSCI_A0",
+    ".p2align 1",
+    ".type EUSCI_A0,@function",
+    "EUSCI_A0:",
+    "    bic #1, &{uca0ie}",
+    "    bic #0x10, 0(r1)",
+    "    reti",
+    ".size EUSCI_A0, .-EUSCI_A0",
+    uca0ie = const 0x05DA,
 );

@@ -141,10 +141,7 @@ mod serve {
             let reply = if session.running() {
                 finish_run(session, dev, vm)
             } else {
-                let Some(byte) = dev.uart_read() else {
-                    continue;
-                };
-                let Some(frame) = decoder.push(byte) else {
+                let Some(frame) = decoder.push(dev.uart_wait()) else {
                     continue;
                 };
                 match session.on_frame(dev, vm, frame) {

@@ -12,9 +12,10 @@ use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use inas_sim::builds::{firmware_elf, Build};
 use serde_json::Value;
 
-/// A capacitor and source resistance under which the idle board (polling its UART at 8 MHz)
-/// stays up about 0.33 s per charge: enough for the 0.2 s that booting and a 660-byte upload
-/// (at 115200 baud, with its commit) take, as the firmware keeps no upload across a reboot.
+/// A capacitor and source resistance under which the busy board (8 MHz, 944 uA) stays up about
+/// 0.33 s per charge: enough for the 0.2 s that booting and a 660-byte upload (at 115200 baud,
+/// with its commit) take, as the firmware keeps no upload across a reboot. The idle board sleeps
+/// in LPM0 (280 uA), which this source holds up (at 2.89 V, above Voff).
 const CAP: &str = "1mF";
 const REHM: &str = "400";
 /// Recharge from Voff to Von through the RC source (the brown-out is detected within a slice,
@@ -196,10 +197,9 @@ fn a_plan_deployed_and_measured_over_the_pty_of_a_harvested_board_gives_the_host
     assert_eq!(report["unmodelled_accesses"], 0, "{report}");
     let brown_outs = report["power_cycles"].as_u64().unwrap() - 1;
     let resets = report["resets"].as_u64().unwrap();
-    // Dozens of power failures over the session, most while the board idles or takes an
-    // upload (polling its UART at 8 MHz drains the capacitor fastest): the uploads got
-    // through them.
-    assert!(brown_outs >= 10, "{brown_outs} brown-outs: {report}");
+    // Asleep while it waits for the host, the board browns out only when busy (it did dozens
+    // of times per session when it polled its UART awake).
+    assert!(brown_outs <= 4, "{brown_outs} brown-outs: {report}");
     assert!(device_cycles >= 24, "{m}");
     // The device counts every boot of its run: brown-outs, and in intermittent mode its own
     // power-down after each committed batch (the emulator's resets, all of them in the run).

@@ -545,8 +545,10 @@ impl Machine {
                 }
             }
             let gie = self.r[2] as u16 & SR_GIE != 0;
-            if self.irq_line && gie && self.instructions >= self.gie_set_at + 2 && self.interrupt()
-            {
+            // A CPU asleep takes the interrupt at once, even right after the instruction that
+            // set GIE and CPUOFF together (how firmware sleeps without missing a wake-up).
+            let due = self.instructions >= self.gie_set_at + 2 || self.r[2] as u16 & SR_CPUOFF != 0;
+            if self.irq_line && gie && due && self.interrupt() {
                 continue;
             }
             if self.r[2] as u16 & SR_CPUOFF != 0 {

@@ -119,3 +119,35 @@ fn code_the_program_overwrites_runs_as_written_next_time() {
     m.single_step().unwrap();
     assert_eq!(m.reg(5), 4);
 }
+
+/// Firmware sleeps with one instruction that sets GIE and CPUOFF together, so that an
+/// interrupt raised just before cannot slip between enabling and sleeping. The CPU must then
+/// wake for an interrupt that is already pending: the one-instruction delay after EINT does
+/// not hold a sleeping CPU (it once did, and the board slept through the host's bytes).
+#[test]
+fn an_interrupt_pending_as_the_cpu_sleeps_wakes_it() {
+    const UCA0IE: u16 = 0x05DA;
+    const UCTXIE: u16 = 2;
+    let mut a = Asm::new(0x4400);
+    a.fmt1(MOV, false, Op::ImmLong(0x2400), Op::R(1));
+    a.fmt1(MOV, false, Op::Imm(0), Op::R(6));
+    // UCTXIFG is set out of reset: enabling its interrupt makes one pending at once.
+    a.fmt1(MOV, false, Op::Imm(UCTXIE), Op::Abs(UCA0IE));
+    a.fmt1(BIS, false, Op::ImmLong(0x0018), Op::R(2)); // GIE | CPUOFF
+    a.fmt1(MOV, false, Op::ImmLong(0x1234), Op::R(5));
+    a.halt();
+    // The handler: interrupt off, wake on return.
+    let mut isr = Asm::new(0x4500);
+    isr.fmt1(BIC, false, Op::Imm(UCTXIE), Op::Abs(UCA0IE));
+    isr.fmt1(BIC, false, Op::ImmLong(0x0010), Op::Idx(0, 1));
+    isr.fmt1(ADD, false, Op::Imm(1), Op::R(6));
+    isr.reti();
+    let mut m = machine_with(&a);
+    m.memory_mut().write_bytes(0x4500, &isr.bytes());
+    m.memory_mut().write_bytes(0xFFF0, &0x4500u16.to_le_bytes());
+    let cycles = m.cycles();
+    m.run(50, cycles + 10_000).unwrap();
+    assert_eq!(m.reg(6), 1, "the handler ran once");
+    assert_eq!(m.reg(5), 0x1234, "the CPU woke and went on after the sleep");
+    assert!(!m.sleeping());
+}
