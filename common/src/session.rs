@@ -406,6 +406,28 @@ fn error(code: ErrorCode, detail: u32) -> DeviceMsg {
     DeviceMsg::Error { code, detail }
 }
 
+/// The result of the run that finished on `plan` (stored from NVM word `base`).
+fn stored_result<D: Device>(
+    dev: &mut D,
+    plan: &ValidPlan,
+    base: u32,
+    c: &Counters,
+) -> Result<RunResult, DevError<D>> {
+    let (at, len) = Engine::new(plan).output();
+    let mut logits = [0i16; MAX_LOGITS];
+    let n = (len as usize).min(MAX_LOGITS);
+    let order = plan.layers()[plan.layers().len() - 1].design.order;
+    dev.read(Block::Output(order), base + at, &mut logits[..n])?;
+    Ok(RunResult {
+        plan_id: plan.meta().plan_id,
+        // n <= MAX_LOGITS, the Vec's capacity.
+        logits: heapless::Vec::from_slice(&logits[..n]).unwrap_or_default(),
+        on_cycles: c.on_cycles,
+        power_cycles: c.power_cycles,
+        off_time_ms: None,
+    })
+}
+
 /// The active slot and its plan (a free function so callers keep the other fields).
 fn active_plan(plans: &[Option<ValidPlan>; 2], active: Option<u8>) -> Option<(u8, &ValidPlan)> {
     let slot = active?;
@@ -580,8 +602,14 @@ impl Session {
                 None => error(ErrorCode::NoPlan, 0),
                 Some((slot, plan)) => {
                     let base = self.slot_at(slot) + HEAD_WORDS;
-                    let fp = Engine::new(plan).footprint(&mut InSlot { dev, base })?;
                     let c = Counters::read(dev)?;
+                    let header = Header::read(dev)?;
+                    if header.state == DONE && header.plan_id == plan.meta().plan_id {
+                        // The result went out as the supply died, or the line lost it: the
+                        // outputs and counters are still in NVM.
+                        return Ok(Some(DeviceMsg::Result(stored_result(dev, plan, base, &c)?)));
+                    }
+                    let fp = Engine::new(plan).footprint(&mut InSlot { dev, base })?;
                     DeviceMsg::Progress {
                         layer: fp.layer,
                         tile: fp.tile,
@@ -728,21 +756,10 @@ impl Session {
             }
             Ok(Step::Done) => {
                 c.write(dev)?;
-                let (at, len) = engine.output();
-                let mut logits = [0i16; MAX_LOGITS];
-                let n = (len as usize).min(MAX_LOGITS);
-                let order = plan.layers()[plan.layers().len() - 1].design.order;
-                dev.read(Block::Output(order), base + at, &mut logits[..n])?;
+                let r = stored_result(dev, plan, base, c)?;
                 Header::write_state(dev, DONE)?;
                 self.running = false;
-                Ok(Stepped::Finished(DeviceMsg::Result(RunResult {
-                    plan_id: plan.meta().plan_id,
-                    // n <= MAX_LOGITS, the Vec's capacity.
-                    logits: heapless::Vec::from_slice(&logits[..n]).unwrap_or_default(),
-                    on_cycles: c.on_cycles,
-                    power_cycles: c.power_cycles,
-                    off_time_ms: None,
-                })))
+                Ok(Stepped::Finished(DeviceMsg::Result(r)))
             }
             Err(EngineError::Device(e)) => Err(e),
             Err(EngineError::Vm { layer, .. } | EngineError::Footprint { layer, .. }) => {

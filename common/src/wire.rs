@@ -216,7 +216,8 @@ pub enum HostMsg<'a> {
     Run {
         mode: RunMode,
     },
-    /// Asks for the current progress.
+    /// Asks where the run stands: `Progress`, or once a run has finished (and until the next
+    /// input or plan) its `Result` again, for a host that lost it on the line.
     Status,
     Bench {
         kind: BenchKind,

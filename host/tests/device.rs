@@ -209,6 +209,68 @@ fn a_dead_line_gives_up_after_n_tries_with_a_clear_error() {
     assert!(msg.contains("gave up after 3 tries"), "{msg}");
 }
 
+/// A board that browns out while it sends: once armed, the first answer stops after a few
+/// bytes, with no delimiter, and the line stays silent until the host speaks again.
+struct CutAnswer {
+    link: SimLink,
+    armed: bool,
+    cutting: bool,
+    cut: usize,
+}
+
+impl Link for CutAnswer {
+    fn send(&mut self, bytes: &[u8]) -> Result<(), LinkError> {
+        self.cutting = false;
+        self.link.send(bytes)
+    }
+    fn recv(&mut self, buf: &mut [u8], deadline: Duration) -> Result<usize, LinkError> {
+        loop {
+            let n = self.link.recv(buf, deadline)?;
+            if self.armed && n > 0 {
+                (self.armed, self.cutting) = (false, true);
+                let kept = n.min(4);
+                self.cut += n - kept;
+                return Ok(kept);
+            }
+            if !self.cutting || n == 0 {
+                return Ok(n);
+            }
+            self.cut += n;
+        }
+    }
+    fn now(&self) -> Duration {
+        self.link.now()
+    }
+    fn describe(&self) -> String {
+        self.link.describe()
+    }
+}
+
+/// A result cut short by a brown-out never ends in a delimiter: after a reply's time of
+/// silence the client asks where the run stands, and the device, done, gives the result again.
+#[test]
+fn a_result_cut_short_is_asked_for_again() {
+    let bytes = plan(4, 4);
+    let input = input_for(&bytes, 2);
+    let line = CutAnswer {
+        link: board(),
+        armed: false,
+        cutting: false,
+        cut: 0,
+    };
+    let mut c = Client::new(line, options(4));
+    c.deploy(&bytes, &mut |_, _| {}).unwrap();
+    c.write_input(&input).unwrap();
+    c.link_mut().armed = true;
+    let r = c.run(RunMode::Continuous, layers(&bytes)).unwrap();
+    assert_eq!(
+        r.result.logits.to_vec(),
+        host_logits(&bytes, &input).unwrap()
+    );
+    assert!(c.link().cut > 0, "the first result was cut");
+    assert_eq!(c.stats().bad_frames, 1, "{:?}", c.stats());
+}
+
 /// A host that dies (every send fails) after sending `budget` bytes, or right after the board
 /// lost power once.
 struct DyingHost {

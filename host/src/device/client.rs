@@ -136,6 +136,15 @@ pub struct Progress {
     pub power_cycles: u32,
 }
 
+/// A device's answer to a status request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunStatus {
+    /// The run in progress (or one that ended without a result, or none yet).
+    Progress(Progress),
+    /// The last run finished with this result (kept until the next input or plan).
+    Finished(RunResult),
+}
+
 enum Received {
     Msg(DeviceMsg),
     /// A frame that failed its CRC or COBS, or did not decode as a device message.
@@ -275,6 +284,16 @@ impl<L: Link> Client<L> {
 
     /// The next frame from the device, or `None` when `deadline` passes first.
     fn next(&mut self, deadline: Duration) -> Result<Option<Received>, ClientError> {
+        self.next_or_cut(deadline, Duration::MAX)
+    }
+
+    /// [`Client::next`], where a frame that stops for `gap` without its delimiter is damaged:
+    /// a device that browns out while it sends leaves it unfinished.
+    fn next_or_cut(
+        &mut self,
+        deadline: Duration,
+        gap: Duration,
+    ) -> Result<Option<Received>, ClientError> {
         loop {
             while let Some(b) = self.rx.pop_front() {
                 self.frame_bytes += 1;
@@ -298,7 +317,16 @@ impl<L: Link> Client<L> {
                 return Ok(Some(got));
             }
             let mut buf = [0u8; 512];
-            let n = self.link.recv(&mut buf, deadline)?;
+            let cut_at = (self.frame_bytes > 0)
+                .then(|| self.link.now().saturating_add(gap))
+                .filter(|&t| t < deadline);
+            let n = self.link.recv(&mut buf, cut_at.unwrap_or(deadline))?;
+            if n == 0 && cut_at.is_some() {
+                self.decoder = FrameDecoder::new();
+                self.frame_bytes = 0;
+                self.stats.bad_frames += 1;
+                return Ok(Some(Received::Bad("a frame cut short".into())));
+            }
             if n == 0 {
                 return Ok(None);
             }
@@ -685,7 +713,9 @@ impl<L: Link> Client<L> {
         // result): a frame error then means the status request was damaged, not the run's.
         let mut asked_status = false;
         loop {
-            let got = match self.next(deadline)? {
+            // A frame the device began as its supply died ends in silence, not in a delimiter:
+            // after a reply's time without a byte, it is a damaged frame.
+            let got = match self.next_or_cut(deadline, self.opts.reply_timeout)? {
                 None => {
                     self.stats.timeouts += 1;
                     return Err(ClientError::Timeout {
@@ -740,7 +770,7 @@ impl<L: Link> Client<L> {
                 }
                 Received::Msg(_) => {}
                 // Perhaps the result: ask where the run stands (a device answers once its run
-                // is over, after any result).
+                // is over, after any result, and then with the result again).
                 Received::Bad(_) => {
                     if resent >= self.opts.tries.max(1) {
                         return Err(ClientError::ResultLost);
@@ -775,8 +805,9 @@ impl<L: Link> Client<L> {
         })
     }
 
-    /// Where the stored plan's run stands.
-    pub fn status(&mut self) -> Result<Progress, ClientError> {
+    /// Where the stored plan's run stands: its progress, or once it has finished (until the
+    /// next input), its result again.
+    pub fn status(&mut self) -> Result<RunStatus, ClientError> {
         self.request(
             "status",
             &HostMsg::Status,
@@ -786,11 +817,12 @@ impl<L: Link> Client<L> {
                     layer,
                     tile,
                     power_cycles,
-                } => Verdict::Done(Progress {
+                } => Verdict::Done(RunStatus::Progress(Progress {
                     layer,
                     tile,
                     power_cycles,
-                }),
+                })),
+                DeviceMsg::Result(r) => Verdict::Done(RunStatus::Finished(r)),
                 DeviceMsg::Error { code, detail } if frame_trouble(code) => {
                     Verdict::Resend(describe_error(code, detail))
                 }

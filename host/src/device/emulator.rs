@@ -56,6 +56,8 @@ struct Shared {
     /// The emulator may run until this simulated time.
     granted_s: f64,
     closed: bool,
+    /// The emulator waits in [`Lockstep::exchange_at`] for the host (its clock stands still).
+    paused: bool,
     /// The emulator stopped (error, or no recharge): why.
     ended: Option<String>,
 }
@@ -76,10 +78,18 @@ impl UartBridge for Lockstep {
         let mut s = lock.lock().expect("link state");
         s.from_device.extend(from_device);
         s.now_s = now_s;
+        if !from_device.is_empty() {
+            // Hold here until the host has read it: what the host sends in reply then arrives
+            // at this simulated time however fast either thread runs, so runs repeat exactly.
+            s.granted_s = s.granted_s.min(now_s);
+        }
         cv.notify_all();
         while now_s >= s.granted_s && !s.closed && s.to_device.is_empty() {
+            s.paused = true;
+            cv.notify_all();
             s = cv.wait(s).expect("link state");
         }
+        s.paused = false;
         Ok(s.to_device.drain(..).collect())
     }
 
@@ -183,6 +193,7 @@ impl EmulatorLink {
         {
             let mut s = self.state.0.lock().expect("link state");
             s.closed = false;
+            s.paused = false;
             s.ended = None;
             // Simulated time restarts at 0 in a new run: keep the link's clock monotonic.
             s.base_s += s.now_s;
@@ -272,10 +283,6 @@ impl Link for EmulatorLink {
         let (lock, cv) = &*self.state;
         let mut s = lock.lock().expect("link state");
         let deadline_s = deadline.as_secs_f64() - s.base_s;
-        if deadline_s > s.granted_s {
-            s.granted_s = deadline_s;
-            cv.notify_all();
-        }
         loop {
             if !s.from_device.is_empty() {
                 let n = buf.len().min(s.from_device.len());
@@ -286,6 +293,12 @@ impl Link for EmulatorLink {
             }
             if s.now_s >= deadline_s {
                 return Ok(0);
+            }
+            // Only a host that waits lets the device run on: while it works on what it read,
+            // the device stays where it was (see `Lockstep::exchange_at`).
+            if deadline_s > s.granted_s {
+                s.granted_s = deadline_s;
+                cv.notify_all();
             }
             if let Some(why) = &s.ended {
                 return Err(LinkError::Closed {
@@ -298,7 +311,13 @@ impl Link for EmulatorLink {
     }
 
     fn now(&self) -> Duration {
-        let s = self.state.0.lock().expect("link state");
+        let (lock, cv) = &*self.state;
+        let mut s = lock.lock().expect("link state");
+        // The device's clock once it has taken what the host sent and stopped for the host:
+        // read while it runs, the time would depend on the threads' speeds.
+        while !(s.paused && s.to_device.is_empty()) && s.ended.is_none() && !s.closed {
+            s = cv.wait(s).expect("link state");
+        }
         Duration::from_secs_f64(s.base_s + s.now_s)
     }
 
