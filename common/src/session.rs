@@ -20,7 +20,7 @@
 use crate::engine::{Block, Blocks, Engine, EngineError, Mac, Nvm, Step};
 use crate::plan::{Limits, ValidPlan, FOOTPRINT_SLOT_WORDS, FORMAT_VERSION};
 use crate::q15::{MacTile, Window};
-use crate::upload::{ChunkError, PlanReceiver, UploadError, HEAD_WORDS};
+use crate::upload::{ChunkError, PlanReceiver, Resume, UploadError, HEAD_WORDS};
 use crate::wire::{
     decode_message, BenchKind, Capabilities, Count48, DeviceMsg, ErrorCode, FrameError, HostMsg,
     RunMode, RunResult, WireError, MAX_CHUNK, MAX_LOGITS, PROTOCOL_VERSION,
@@ -74,8 +74,12 @@ const ACTIVE: u32 = 0;
 const RUN_HEADER: u32 = 1;
 const COUNTERS: u32 = 5;
 const COUNTER_SLOT_WORDS: u32 = 6;
+/// Two records of where an upload stands ([`UploadRecord`]), after the counters.
+const UPLOAD: u32 = COUNTERS + 2 * COUNTER_SLOT_WORDS;
+const UPLOAD_SLOT_WORDS: u32 = 10;
 /// First word of plan slot 0.
-pub const SLOTS_AT: u32 = 32;
+pub const SLOTS_AT: u32 = 64;
+const _: () = assert!(UPLOAD + 2 * UPLOAD_SLOT_WORDS <= SLOTS_AT);
 
 /// The run header's state word. Zeroed FRAM reads as `Idle`.
 const IDLE: u16 = 0;
@@ -283,6 +287,77 @@ impl Counters {
     }
 }
 
+/// Where an upload into a slot stands, kept in NVM after every chunk: a `PlanBegin` for the
+/// same plan (length and CRC) into the same slot after a reset continues from there. Two
+/// records, written alternately with the sequence word last, as the counters: a write that a
+/// power failure tears leaves the other, older record newest.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct UploadRecord {
+    /// `len == 0`: no upload to continue.
+    point: Resume,
+    slot: u8,
+    seq: u16,
+}
+
+impl UploadRecord {
+    #[inline(never)]
+    fn read<N: Nvm>(nvm: &mut N) -> Result<UploadRecord, N::Error> {
+        let mut w = [0i16; 2 * UPLOAD_SLOT_WORDS as usize];
+        nvm.read(Block::Footprint, UPLOAD, &mut w)?;
+        let record = |k: usize| {
+            let w = &w[k * 10..k * 10 + 10];
+            let u = |i: usize| w[i] as u16;
+            let u32_at = |i: usize| u32::from(u(i)) | (u32::from(u(i + 1)) << 16);
+            let extra = u(8);
+            UploadRecord {
+                point: Resume {
+                    len: u32_at(0),
+                    crc: u32_at(2),
+                    next: u32_at(4),
+                    sum: u32_at(6),
+                    pending: (extra & 2 != 0).then_some((extra >> 8) as u8),
+                },
+                slot: (extra & 1) as u8,
+                seq: u(9),
+            }
+        };
+        let (a, b) = (record(0), record(1));
+        Ok(if (a.seq.wrapping_sub(b.seq) as i16) > 0 {
+            a
+        } else {
+            b
+        })
+    }
+
+    /// Writes `point` (or, `None`, no upload) into the record after `self`, sequence last;
+    /// becomes that record.
+    #[inline(never)]
+    fn write<N: Nvm>(
+        &mut self,
+        nvm: &mut N,
+        point: Option<Resume>,
+        slot: u8,
+    ) -> Result<(), N::Error> {
+        self.seq = self.seq.wrapping_add(1);
+        self.point = point.unwrap_or_default();
+        self.slot = slot & 1;
+        let at = UPLOAD + u32::from(self.seq % 2) * UPLOAD_SLOT_WORDS;
+        let p = &self.point;
+        let half = |v: u32| [v as u16 as i16, (v >> 16) as u16 as i16];
+        let [l0, l1] = half(p.len);
+        let [c0, c1] = half(p.crc);
+        let [n0, n1] = half(p.next);
+        let [s0, s1] = half(p.sum);
+        let extra = u16::from(self.slot) | p.pending.map_or(0, |b| 2 | (u16::from(b) << 8));
+        nvm.write(
+            Block::Footprint,
+            at,
+            &[l0, l1, c0, c1, n0, n1, s0, s1, extra as i16],
+        )?;
+        nvm.write(Block::Footprint, at + 9, &[self.seq as i16])
+    }
+}
+
 /// The run header: which plan the run is for, its mode and state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Header {
@@ -400,6 +475,8 @@ pub struct Session {
     counters: Counters,
     /// Cycle count at boot or at the last commit.
     mark: u32,
+    /// The newest upload record in NVM, as last read or written.
+    upload: UploadRecord,
 }
 
 fn error(code: ErrorCode, detail: u32) -> DeviceMsg {
@@ -457,6 +534,17 @@ impl Session {
                 seq: 0,
             },
             mark: 0,
+            upload: UploadRecord {
+                point: Resume {
+                    len: 0,
+                    crc: 0,
+                    next: 0,
+                    sum: 0,
+                    pending: None,
+                },
+                slot: 0,
+                seq: 0,
+            },
         }
     }
 
@@ -564,26 +652,40 @@ impl Session {
                 self.config
                     .capabilities_with(self.derived.limits, self.derived.max_plan_bytes),
             ),
-            HostMsg::PlanBegin { len, crc32 } => {
+            HostMsg::PlanBegin { len, crc32 } => return self.begin_upload(dev, len, crc32),
+            HostMsg::PlanChunk { offset, data } => {
                 let staging = self.staging_slot();
-                // The staging slot's NVM is about to change under its decoded plan.
-                self.invalidate(dev, staging);
-                let at = self.slot_at(staging) + HEAD_WORDS;
-                match self.rx.begin(len, crc32, self.derived.max_plan_bytes, at) {
-                    Ok(()) => DeviceMsg::Ack { next: 0 },
-                    Err(e) => upload_error(e),
+                match self.rx.chunk(dev, offset, data) {
+                    Ok(next) => {
+                        // The chunk's bytes are stored before the record says they are.
+                        let head_at = self.slot_at(staging);
+                        self.rx.store_head(dev, head_at, offset, next)?;
+                        self.upload.write(dev, self.rx.progress(), staging)?;
+                        DeviceMsg::Ack { next }
+                    }
+                    Err(ChunkError::Upload(UploadError::Sequence { next })) => DeviceMsg::Nack {
+                        next,
+                        why: ErrorCode::Sequence,
+                    },
+                    // After a reset: the record stays for the host's `PlanBegin`.
+                    Err(ChunkError::Upload(e @ UploadError::NotStarted)) => upload_error(e),
+                    Err(ChunkError::Upload(e)) => {
+                        self.forget_upload(dev)?;
+                        upload_error(e)
+                    }
+                    Err(ChunkError::Device(e)) => return Err(e),
                 }
             }
-            HostMsg::PlanChunk { offset, data } => match self.rx.chunk(dev, offset, data) {
-                Ok(next) => DeviceMsg::Ack { next },
-                Err(ChunkError::Upload(UploadError::Sequence { next })) => DeviceMsg::Nack {
-                    next,
-                    why: ErrorCode::Sequence,
-                },
-                Err(ChunkError::Upload(e)) => upload_error(e),
-                Err(ChunkError::Device(e)) => return Err(e),
-            },
-            HostMsg::PlanCommit => return self.commit(dev).map(Some),
+            // After a reset no upload is in progress, but its record stays for a `PlanBegin`.
+            HostMsg::PlanCommit if self.rx.progress().is_none() => {
+                upload_error(UploadError::NotStarted)
+            }
+            HostMsg::PlanCommit => {
+                let reply = self.commit(dev)?;
+                // Committed or refused, the upload is over.
+                self.forget_upload(dev)?;
+                return Ok(Some(reply));
+            }
             HostMsg::WriteInput { offset, data } => return self.write_input(dev, offset, data),
             HostMsg::Run { mode } => match active_plan(&self.plans, self.active) {
                 None => error(ErrorCode::NoPlan, 0),
@@ -620,6 +722,61 @@ impl Session {
             HostMsg::Bench { kind, n, reps } => return self.bench(dev, vm, kind, n, reps),
         };
         Ok(Some(reply))
+    }
+
+    /// Starts an upload into the staging slot, or continues the one a reset interrupted when
+    /// its record names the same plan and slot: the reply's `next` says where.
+    #[inline(never)]
+    fn begin_upload<D: Device>(
+        &mut self,
+        dev: &mut D,
+        len: u32,
+        crc32: u32,
+    ) -> Result<Option<DeviceMsg>, DevError<D>> {
+        let staging = self.staging_slot();
+        // The staging slot's NVM is about to change under its decoded plan.
+        self.invalidate(dev, staging);
+        let head_at = self.slot_at(staging);
+        let at = head_at + HEAD_WORDS;
+        self.upload = UploadRecord::read(dev)?;
+        let saved = self.upload;
+        let same = saved.point.len == len
+            && saved.point.crc == crc32
+            && saved.slot == staging
+            && saved.point.next > 0
+            && saved.point.next <= len
+            && len <= self.derived.max_plan_bytes;
+        if same && self.rx.resume(dev, &saved.point, head_at, at)? {
+            return Ok(Some(DeviceMsg::Ack {
+                next: saved.point.next,
+            }));
+        }
+        Ok(Some(
+            match self.rx.begin(len, crc32, self.derived.max_plan_bytes, at) {
+                Ok(()) => {
+                    self.upload.write(dev, self.rx.progress(), staging)?;
+                    DeviceMsg::Ack { next: 0 }
+                }
+                Err(e) => {
+                    self.forget_upload(dev)?;
+                    upload_error(e)
+                }
+            },
+        ))
+    }
+
+    /// Ends any upload, in RAM and in its NVM record.
+    #[inline(never)]
+    fn forget_upload<D: Device>(&mut self, dev: &mut D) -> Result<(), DevError<D>> {
+        self.rx.abandon();
+        if self.upload.point.len == 0 {
+            // Perhaps a reset since the record was last read.
+            self.upload = UploadRecord::read(dev)?;
+        }
+        if self.upload.point.len != 0 {
+            self.upload.write(dev, None, 0)?;
+        }
+        Ok(())
     }
 
     /// First word of a slot's head, as [`Config::slot_at`].
@@ -806,7 +963,7 @@ impl Session {
             return Ok(Some(error(ErrorCode::Unsupported, u32::from(n))));
         }
         // An upload in progress would be overwritten: it is abandoned.
-        self.rx = PlanReceiver::new();
+        self.forget_upload(dev)?;
         // What the benchmarks send and multiply is defined (a device may start with its tile
         // buffers as its RAM came up).
         vm.fill(0);
@@ -898,6 +1055,8 @@ impl Session {
         };
         let staging = self.staging_slot();
         self.invalidate(dev, staging);
+        // This plan replaces whatever an interrupted upload left in the staging slot.
+        self.forget_upload(dev).map_err(InstallError::Device)?;
         let at = self.slot_at(staging) + HEAD_WORDS;
         let len = u32::try_from(plan.len()).unwrap_or(u32::MAX);
         self.rx

@@ -45,6 +45,27 @@ impl From<PlanError> for UploadError {
 /// Bytes of a plan head: the preamble and the largest metadata.
 const HEAD_LEN: usize = PREAMBLE_LEN + META_MAX_LEN;
 
+/// Where an upload stands after a chunk, for a device to keep in NVM: with the bytes stored
+/// so far (tensors at their staging words, the head at its head words) it is all a receiver
+/// needs to continue after a reset ([`PlanReceiver::resume`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Resume {
+    pub len: u32,
+    pub crc: u32,
+    pub next: u32,
+    /// The CRC-32 of the bytes before `next` that the plan's CRC covers.
+    pub sum: u32,
+    /// The low byte of a tensor word whose high byte is at `next`.
+    pub pending: Option<u8>,
+}
+
+/// A digest that goes on from `sum`, the finished CRC of the bytes so far. The algorithm
+/// reflects its input, so the register holds `sum ^ xorout` reflected, which
+/// `digest_with_initial` reflects back.
+fn digest_from(sum: u32) -> Digest<'static, u32> {
+    CRC32.digest_with_initial((sum ^ CRC_32_ISO_HDLC.xorout).reverse_bits())
+}
+
 /// Receives one plan at a time.
 pub struct PlanReceiver {
     /// Preamble and metadata bytes of the upload (the first `PREAMBLE_LEN + meta_len`); also
@@ -109,6 +130,89 @@ impl PlanReceiver {
             pending: None,
             staging,
         });
+        Ok(())
+    }
+
+    /// Ends any upload in progress.
+    pub fn abandon(&mut self) {
+        self.state = None;
+    }
+
+    /// Where the upload in progress stands (after the last chunk taken).
+    pub fn progress(&self) -> Option<Resume> {
+        self.state.as_ref().map(|r| Resume {
+            len: r.len,
+            crc: r.crc,
+            next: r.next,
+            sum: r.digest.clone().finalize(),
+            pending: r.pending,
+        })
+    }
+
+    /// Goes on with an upload from `point` (what [`PlanReceiver::progress`] said before a
+    /// reset), its head bytes read back from NVM word `head_at` (where
+    /// [`PlanReceiver::store_head`] put them) and its tensors written from `staging` on.
+    /// Returns false, with no upload in progress, when the stored head does not hold a
+    /// preamble that point needs.
+    pub fn resume<N: Nvm>(
+        &mut self,
+        nvm: &mut N,
+        point: &Resume,
+        head_at: u32,
+        staging: u32,
+    ) -> Result<bool, N::Error> {
+        self.state = None;
+        let upto = point.next.min(HEAD_LEN as u32) as usize;
+        self.read_head(nvm, head_at, upto)?;
+        let preamble = if upto >= PREAMBLE_LEN {
+            match Preamble::read(&self.head[..PREAMBLE_LEN]) {
+                Ok(p) if p.total_len == point.len && p.crc32 == point.crc => Some(p),
+                _ => return Ok(false),
+            }
+        } else {
+            None
+        };
+        self.state = Some(Receiving {
+            len: point.len,
+            crc: point.crc,
+            next: point.next,
+            digest: digest_from(point.sum),
+            preamble,
+            pending: point.pending,
+            staging,
+        });
+        Ok(true)
+    }
+
+    /// Stores the head bytes in `from..to` of the upload (those of the last chunk) at NVM word
+    /// `head_at` on, so that [`PlanReceiver::resume`] finds them after a reset.
+    pub fn store_head<N: Nvm>(
+        &self,
+        nvm: &mut N,
+        head_at: u32,
+        from: u32,
+        to: u32,
+    ) -> Result<(), N::Error> {
+        let to = to.min(HEAD_LEN as u32);
+        if from >= to {
+            return Ok(());
+        }
+        // Whole words: a chunk may start or end inside one.
+        let (w0, w1) = (from / 2, to.div_ceil(2));
+        let mut buf = [0i16; HEAD_IO_WORDS];
+        let mut w = w0;
+        while w < w1 {
+            let n = (w1 - w).min(HEAD_IO_WORDS as u32);
+            for (k, v) in buf[..n as usize].iter_mut().enumerate() {
+                let at = 2 * (w as usize + k);
+                *v = i16::from_le_bytes([
+                    self.head[at],
+                    self.head.get(at + 1).copied().unwrap_or(0),
+                ]);
+            }
+            nvm.write(Block::Weights, head_at + w, &buf[..n as usize])?;
+            w += n;
+        }
         Ok(())
     }
 
@@ -282,12 +386,31 @@ impl PlanReceiver {
     ) -> Result<(), ChunkError<N::Error>> {
         *place = None;
         self.state = None;
+        self.read_head(nvm, head_at, HEAD_LEN)
+            .map_err(ChunkError::Device)?;
+        let p =
+            Preamble::read(&self.head[..PREAMBLE_LEN]).map_err(|e| ChunkError::Upload(e.into()))?;
+        decode_into(&self.head, &p, limits, place).map_err(ChunkError::Upload)
+    }
+}
+
+impl PlanReceiver {
+    /// Reads the first `upto` bytes of a head stored from NVM word `head_at` into `head`.
+    #[inline(never)]
+    fn read_head<N: Nvm>(
+        &mut self,
+        nvm: &mut N,
+        head_at: u32,
+        upto: usize,
+    ) -> Result<(), N::Error> {
         let mut buf = [0i16; HEAD_IO_WORDS];
-        for (i, bytes) in self.head.chunks_mut(2 * HEAD_IO_WORDS).enumerate() {
+        for (i, bytes) in self.head[..upto].chunks_mut(2 * HEAD_IO_WORDS).enumerate() {
             let n = bytes.len().div_ceil(2);
-            let at = head_at + (i * HEAD_IO_WORDS) as u32;
-            nvm.read(Block::Weights, at, &mut buf[..n])
-                .map_err(ChunkError::Device)?;
+            nvm.read(
+                Block::Weights,
+                head_at + (i * HEAD_IO_WORDS) as u32,
+                &mut buf[..n],
+            )?;
             for (pair, w) in bytes.chunks_mut(2).zip(buf) {
                 let [lo, hi] = w.to_le_bytes();
                 pair[0] = lo;
@@ -296,9 +419,7 @@ impl PlanReceiver {
                 }
             }
         }
-        let p =
-            Preamble::read(&self.head[..PREAMBLE_LEN]).map_err(|e| ChunkError::Upload(e.into()))?;
-        decode_into(&self.head, &p, limits, place).map_err(ChunkError::Upload)
+        Ok(())
     }
 }
 
@@ -417,6 +538,46 @@ mod tests {
             let got = upload(&bytes, &sizes, &mut nvm).unwrap();
             let want = validate(&Plan::decode(&bytes).unwrap(), &LIMITS).unwrap();
             prop_assert_eq!(&got, &want);
+            let staged = &nvm.0[STAGING as usize..STAGING as usize + tensors.len()];
+            prop_assert_eq!(staged, &tensors[..]);
+        }
+
+        /// An upload that a reset cuts after any chunk goes on from the point and the head
+        /// it stored, in a receiver that knows nothing else, and gives the same plan.
+        #[test]
+        fn an_upload_resumes_after_any_chunk(sizes in prop::collection::vec(1usize..200, 1..8), cut in any::<prop::sample::Index>()) {
+            const HEAD_AT: u32 = 600;
+            let (meta, tensors) = small_meta();
+            let bytes = bytes_of(&meta, &tensors);
+            let mut nvm = Words(vec![0; 1400]);
+            let mut rx = PlanReceiver::new();
+            rx.begin(bytes.len() as u32, crc_of(&bytes), 64 * 1024, STAGING).unwrap();
+            let mut ends = vec![];
+            let mut at = 0;
+            for &n in sizes.iter().cycle() {
+                if at == bytes.len() { break; }
+                at = (at + n).min(bytes.len());
+                ends.push(at);
+            }
+            let cut_after = cut.index(ends.len());
+            let mut from = 0;
+            let mut point = None;
+            for &end in &ends[..=cut_after] {
+                rx.chunk(&mut nvm, from as u32, &bytes[from..end]).unwrap();
+                rx.store_head(&mut nvm, HEAD_AT, from as u32, end as u32).unwrap();
+                point = rx.progress();
+                from = end;
+            }
+            let point = point.unwrap();
+            prop_assert_eq!(point.next as usize, from);
+            let mut fresh = PlanReceiver::new();
+            prop_assert!(fresh.resume(&mut nvm, &point, HEAD_AT, STAGING).unwrap());
+            prop_assert_eq!(fresh.progress(), Some(point));
+            if from < bytes.len() {
+                prop_assert_eq!(fresh.chunk(&mut nvm, from as u32, &bytes[from..]), Ok(bytes.len() as u32));
+            }
+            let got = fresh.commit(&LIMITS).unwrap();
+            prop_assert_eq!(got, validate(&Plan::decode(&bytes).unwrap(), &LIMITS).unwrap());
             let staged = &nvm.0[STAGING as usize..STAGING as usize + tensors.len()];
             prop_assert_eq!(staged, &tensors[..]);
         }

@@ -267,3 +267,60 @@ fn simulated_time_does_not_depend_on_the_hosts_speed() {
     let slow = session(Duration::from_millis(3));
     assert_eq!(quick, slow);
 }
+
+/// On a supply too weak to keep even the sleeping board up (470 uF behind 1 kOhm), a 9.6 KB
+/// upload is cut by brown-outs again and again; after each the host's `PlanBegin` is answered
+/// with where the upload stood, so it goes on instead of starting over, and the plan runs
+/// with the host engine's logits.
+#[test]
+fn an_upload_cut_by_brown_outs_goes_on_where_it_stood() {
+    let overrides = inas::model::Overrides {
+        capacitance_f: Some(470e-6),
+        r_ohm: Some(300.0),
+        ..Default::default()
+    };
+    let bytes = planner::random_plan(
+        &Profile::reference(),
+        overrides,
+        &HAR,
+        &[5, 16, 5, 24, 5, 16],
+        inas::model::Power::Int,
+        3,
+    )
+    .unwrap();
+    let link = EmulatorLink::start(&board_elf(), None).unwrap();
+    let opts = Options {
+        reply_timeout: Duration::from_millis(200),
+        run_timeout: Duration::from_secs(120),
+        tries: 50,
+        byte_time: byte_time(115_200),
+    };
+    let mut c = Client::new(link, opts);
+    c.hello().unwrap();
+    let s = supply(&Profile::reference(), Some(470e-6), Some(1000.0)).unwrap();
+    c.link_mut().set_supply(Some(s)).unwrap();
+    // Progress as the host saw it: after a restart it goes on from the board's record.
+    let mut seen: Vec<u64> = vec![];
+    let d = c.deploy(&bytes, &mut |at, _| seen.push(at)).unwrap();
+    let (_, valid) = planner::open(&bytes).unwrap();
+    assert_eq!(d.plan_id, valid.meta().plan_id);
+    let restarts = d.stats.upload_restarts;
+    let back_to_zero = seen.windows(2).filter(|w| w[1] == 0 && w[0] > 0).count();
+    eprintln!(
+        "{} B: {restarts} restarts, progress went back to 0 {back_to_zero} times; {:?}",
+        bytes.len(),
+        d.stats
+    );
+    assert!(restarts >= 1, "no brown-out cut the upload: {:?}", d.stats);
+    assert_eq!(back_to_zero, 0, "an upload started over: {seen:?}");
+
+    // Back on USB power: the plan runs.
+    c.link_mut().set_supply(None).unwrap();
+    let input = random_input(valid.meta().input.elements() as usize, 4);
+    let want = host_logits(&bytes, &input).unwrap();
+    c.write_input(&input).unwrap();
+    let r = c
+        .run(RunMode::Continuous, valid.layers().len() as u16)
+        .unwrap();
+    assert_eq!(r.result.logits.to_vec(), want);
+}

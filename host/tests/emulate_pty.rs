@@ -302,3 +302,61 @@ fn per_layer_latency_over_the_pty_follows_the_firmwares_calibrated_profile() {
         "end to end {total:+.1} %, per layer {per_layer:+.1?} %"
     );
 }
+
+/// The 9.6 KB plan of the HAR space at 5,16,5,24,5,16 deploys through the pty to a board on
+/// 470 uF at 300 Ohm: asleep while it waits for bytes the board stays up, and a brown-out
+/// during the upload costs only the chunk in flight (the upload goes on from the board's
+/// record of where it stood).
+#[test]
+fn a_9_6_kb_plan_deploys_through_the_pty_at_470_uf_and_300_ohm() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    random_plan(
+        dir,
+        &[
+            "--arch",
+            "5,16,5,24,5,16",
+            "--seed",
+            "3",
+            "--cap",
+            "470uF",
+            "--rehm",
+            "300",
+            "-o",
+            "board.plan",
+        ],
+    );
+    let len = std::fs::metadata(dir.join("board.plan")).unwrap().len();
+    assert!((9_000..10_000).contains(&len), "{len} B");
+    let board = Board::start_with(
+        dir,
+        &board_elf(),
+        &[
+            "--speed",
+            &SPEED.to_string(),
+            "--cap",
+            "470uF",
+            "--rehm",
+            "300",
+        ],
+    );
+    let port = board.port.clone();
+    let args = [
+        "deploy",
+        "board.plan",
+        "--no-verify",
+        "--port",
+        &port,
+        "--timeout",
+        "0.2",
+        "--tries",
+        "200",
+        "--json",
+    ];
+    let deployed = json_of("deploy", &inas(dir, &args));
+    let report = board.stop();
+    eprintln!("deploy: {deployed}\nemulate: {report}");
+    assert_eq!(deployed["plan_id"], 3, "{deployed}");
+    assert_eq!(deployed["bytes"], len, "{deployed}");
+    assert_eq!(report["ended"], "host_done", "{report}");
+}

@@ -338,6 +338,104 @@ fn a_power_failure_during_an_upload_never_loses_the_good_plan() {
     assert!(saw_old && saw_new);
 }
 
+/// An upload that a power failure cuts at any write, tearing it, continues after the reset
+/// from where the device's record says (never past what it stored), and the plan it commits
+/// runs with the reference's logits.
+#[test]
+fn an_upload_cut_by_a_power_failure_continues_where_it_stood() {
+    let old = plan(1, 1);
+    let new = plan(2, 2);
+    let input = input_for(&new, 3);
+    let len = new.len() as u32;
+    let crc32 = u32::from_le_bytes(new[16..20].try_into().unwrap());
+    let begin = HostMsg::PlanBegin { len, crc32 };
+    let start = {
+        let mut b = SimBoard::new(CONFIG);
+        upload(&mut b, &old);
+        b.nvm.writes
+    };
+    let end = {
+        let mut b = SimBoard::new(CONFIG);
+        upload(&mut b, &old);
+        upload(&mut b, &new);
+        b.nvm.writes
+    };
+    let mut furthest = 0;
+    for w in start..end {
+        let mut board = SimBoard::new(CONFIG);
+        upload(&mut board, &old);
+        // Every other cut tears its write after one word.
+        let mut armed = Some(Cut {
+            write: w,
+            keep: (w % 2) as usize,
+        });
+        board.cuts(move |_| armed.take());
+        let mut frames = vec![];
+        let mut push = |m: &HostMsg| {
+            let mut f = [0u8; MAX_FRAME];
+            let n = encode_message(m, &mut f).unwrap();
+            frames.extend_from_slice(&f[..n]);
+        };
+        push(&begin);
+        for (i, chunk) in new.chunks(MAX_CHUNK).enumerate() {
+            push(&HostMsg::PlanChunk {
+                offset: (i * MAX_CHUNK) as u32,
+                data: chunk,
+            });
+        }
+        board.receive(&frames);
+        if board.nvm.failures == 0 {
+            // Past the chunks' writes (the rest are the commit's).
+            assert!(w > start + 100, "no write to cut at {w}");
+            break;
+        }
+        // After the reset a chunk finds no upload in progress (the host then begins again),
+        // which leaves the record alone.
+        let stray = one(board.exchange(&HostMsg::PlanChunk {
+            offset: 0,
+            data: &new[..MAX_CHUNK],
+        }));
+        assert_eq!(error_code(stray), (ErrorCode::Sequence, 0), "cut at {w}");
+        // The same plan again continues from the record.
+        let DeviceMsg::Ack { next } = one(board.exchange(&begin)) else {
+            panic!("cut at write {w}: begin refused");
+        };
+        assert!(next <= len, "cut at write {w}: next {next}");
+        furthest = furthest.max(next);
+        let mut at = next as usize;
+        while at < new.len() {
+            let end = (at + MAX_CHUNK).min(new.len());
+            let reply = one(board.exchange(&HostMsg::PlanChunk {
+                offset: at as u32,
+                data: &new[at..end],
+            }));
+            assert_eq!(
+                reply,
+                DeviceMsg::Ack { next: end as u32 },
+                "cut at write {w}"
+            );
+            at = end;
+        }
+        assert_eq!(
+            one(board.exchange(&HostMsg::PlanCommit)),
+            DeviceMsg::PlanStored { plan_id: 2 },
+            "cut at write {w}, continued from {next}"
+        );
+        write_input(&mut board, &input);
+        let r = result(board.exchange(&HostMsg::Run {
+            mode: RunMode::Continuous,
+        }));
+        assert_eq!(r.logits.to_vec(), reference(&new, &input), "cut at {w}");
+        // Committed, the record is gone: the same plan again starts from 0.
+        let staged_again = one(board.exchange(&begin));
+        assert_eq!(staged_again, DeviceMsg::Ack { next: 0 }, "cut at {w}");
+    }
+    assert!(
+        furthest + MAX_CHUNK as u32 >= len,
+        "a late cut continued from {furthest} of {len}"
+    );
+}
+
 fn error_code(reply: DeviceMsg) -> (ErrorCode, u32) {
     match reply {
         DeviceMsg::Error { code, detail } => (code, detail),

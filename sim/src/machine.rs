@@ -327,6 +327,7 @@ impl Machine {
     /// A power failure: SRAM and CPU state are lost, FRAM is kept. The machine stays off
     /// until `power_on`.
     pub fn power_fail(&mut self) {
+        self.p.uart.power_lost();
         self.mem.fill(Page::Sram, self.config.sram_fill);
         self.icache.clear();
         self.r = [u32::from(self.config.reg_fill); 16];

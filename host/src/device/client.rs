@@ -476,13 +476,18 @@ impl<L: Link> Client<L> {
         let start = self.link.now();
         let before = self.stats;
         let mut restarts = 0;
+        // Where the last restart continued from: a restart that gets no further counts
+        // against `tries`, one that a reset interrupted after progress does not.
+        let mut resumed_at = 0u32;
         'upload: loop {
-            self.request(
+            // A device that kept the progress of this plan's upload across a reset continues
+            // where it stands; otherwise from 0.
+            let mut at = self.request(
                 "starting the upload",
                 &HostMsg::PlanBegin { len, crc32 },
                 self.opts.reply_timeout,
                 |m| match m {
-                    DeviceMsg::Ack { next: 0 } => Verdict::Done(()),
+                    DeviceMsg::Ack { next } if next <= len => Verdict::Done(next),
                     DeviceMsg::Error { code, detail } if frame_trouble(code) => {
                         Verdict::Resend(describe_error(code, detail))
                     }
@@ -500,8 +505,11 @@ impl<L: Link> Client<L> {
                     _ => Verdict::Ignore,
                 },
             )?;
-            progress(0, u64::from(len));
-            let mut at = 0u32;
+            if at > resumed_at {
+                restarts = 0;
+            }
+            resumed_at = at;
+            progress(u64::from(at), u64::from(len));
             let mut stalls = 0u32;
             let mut size = ChunkSize::new(chunk);
             let mut last = String::new();

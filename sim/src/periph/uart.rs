@@ -114,6 +114,13 @@ impl Uart {
         Some(cycles.round().max(1.0) as u64)
     }
 
+    /// The supply failed: an unpowered UART hears nothing, so the host's bytes still on their
+    /// way are lost (a reset with power kept, [`Uart::reset`], keeps them).
+    pub fn power_lost(&mut self) {
+        self.rx_queue.clear();
+        self.receiving = None;
+    }
+
     /// Queues bytes from the host.
     pub fn push_rx(&mut self, bytes: &[u8]) {
         self.rx_queue.extend(bytes);
@@ -351,6 +358,16 @@ mod tests {
         assert_eq!(u.read(BASE + 0x1C) & UCRXIFG, 0);
         assert_eq!(u.read(BASE + 0x0A) & UCOE, 0);
         assert_eq!(u.overruns, 1);
+    }
+
+    #[test]
+    fn a_reset_keeps_the_hosts_bytes_in_flight_and_a_power_failure_loses_them() {
+        let mut u = board_uart();
+        u.push_rx(&[1, 2, 3]);
+        u.reset();
+        assert_eq!(u.rx_pending(), 3);
+        u.power_lost();
+        assert_eq!(u.rx_pending(), 0);
     }
 
     #[test]
