@@ -494,6 +494,10 @@ impl Machine {
             self.irq_line = false;
             return false;
         };
+        // Asleep, the CPU first wakes (active cycles: the DCO and the CPU are starting).
+        if let Some(lpm) = self.lpm() {
+            self.cycles += self.platform.wakeup.cycles(lpm, self.clocks.mclk_hz);
+        }
         let pc = self.r[0];
         let sr = self.r[2] as u16;
         let sp = (self.r[1].wrapping_sub(2)) & 0xFFFF;

@@ -111,6 +111,32 @@ pub struct Current {
     pub v_min_operating: f64,
 }
 
+/// Time from an interrupt to the CPU running again, by the low-power mode it left: a fixed
+/// part and DCO periods (datasheet "Wake-up from low-power modes"). LPM1 and LPM2 share one
+/// figure, as LPM3 and LPM4 do.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Wakeup {
+    pub lpm0_ns: f64,
+    pub lpm0_dco_periods: f64,
+    pub lpm12_ns: f64,
+    pub lpm34_ns: f64,
+    pub lpm34_dco_periods: f64,
+}
+
+impl Wakeup {
+    /// MCLK cycles to wake from `lpm` (0..=4) at `mclk_hz`, rounded up.
+    pub fn cycles(&self, lpm: usize, mclk_hz: u32) -> u64 {
+        let f = f64::from(mclk_hz);
+        let (ns, periods) = match lpm {
+            0 => (self.lpm0_ns, self.lpm0_dco_periods),
+            1 | 2 => (self.lpm12_ns, 0.0),
+            _ => (self.lpm34_ns, self.lpm34_dco_periods),
+        };
+        (ns * 1e-9 * f + periods).ceil() as u64
+    }
+}
+
 /// The validated platform file.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -122,6 +148,7 @@ pub struct Platform {
     pub dma: Dma,
     pub vectors: Vectors,
     pub current: Current,
+    pub wakeup: Wakeup,
 }
 
 impl Platform {
@@ -202,6 +229,20 @@ impl Platform {
         ];
         if currents.iter().any(|v| !v.is_finite() || *v < 0.0) {
             return bad("currents and voltages must be finite and non-negative".into());
+        }
+        let w = &self.wakeup;
+        let wakeups = [
+            w.lpm0_ns,
+            w.lpm0_dco_periods,
+            w.lpm12_ns,
+            w.lpm34_ns,
+            w.lpm34_dco_periods,
+        ];
+        if wakeups
+            .iter()
+            .any(|v| !v.is_finite() || *v < 0.0 || *v > 1e6)
+        {
+            return bad("wake-up times must be finite, non-negative and under 1 ms".into());
         }
         Ok(())
     }

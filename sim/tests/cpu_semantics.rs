@@ -148,6 +148,9 @@ fn an_interrupt_pending_as_the_cpu_sleeps_wakes_it() {
     let cycles = m.cycles();
     m.run(50, cycles + 10_000).unwrap();
     assert_eq!(m.reg(6), 1, "the handler ran once");
+    // Waking from LPM0 at the 1 MHz reset clock: 400 ns + 1.5 DCO periods, 2 cycles.
+    assert_eq!(m.platform().wakeup.cycles(0, 1_000_000), 2);
+    assert_eq!(m.platform().wakeup.cycles(3, 8_000_000), 55);
     assert_eq!(m.reg(5), 0x1234, "the CPU woke and went on after the sleep");
     assert!(!m.sleeping());
 }
