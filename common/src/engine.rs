@@ -385,6 +385,15 @@ impl Geo {
     /// The geometry of a layer that passed validation (every tile divides its dimension, the
     /// VM need fits the device, every product below fits its type), reading feature map
     /// `input` and writing versions to `outs`.
+    /// Moves the layer's feature-map addresses by `by` words (wrapping).
+    pub(crate) fn relocate(&mut self, by: u32) {
+        self.input = self.input.wrapping_add(by);
+        for o in &mut self.outs {
+            *o = o.wrapping_add(by);
+        }
+        self.last = self.last.wrapping_add(by);
+    }
+
     pub(crate) fn of(l: &LayerDesc, input: u32, outs: [u32; 2]) -> Geo {
         let d = &l.design;
         let pool = l.kind == LayerKind::GlobalAvgPool;

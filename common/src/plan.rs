@@ -416,6 +416,21 @@ impl ValidPlan {
     pub fn layout(&self) -> &NvmLayout {
         &self.layout
     }
+    /// Moves the plan's NVM layout where a device keeps it: tensors from word `tensors_at`, and
+    /// every feature map and the footprint by `maps_by` words (wrapping: a device may put them
+    /// below the tensors). The engine then addresses NVM directly, with no mapping per access.
+    pub fn relocate(&mut self, tensors_at: u32, maps_by: u32) {
+        let l = &mut self.layout;
+        l.tensors = l.tensors.wrapping_add(tensors_at);
+        for m in &mut l.feature_maps {
+            *m = m.wrapping_add(maps_by);
+        }
+        l.footprint = l.footprint.wrapping_add(maps_by);
+        for g in &mut self.geos[..self.meta.layers.len()] {
+            g.relocate(maps_by);
+        }
+    }
+
     /// The engine's view of each layer, in layer order.
     pub fn geos(&self) -> &[Geo] {
         &self.geos[..self.meta.layers.len()]

@@ -11,11 +11,16 @@
 //! | 0 | active plan slot: [`ACTIVE_MAGIC`] + slot, anything else means none |
 //! | 1..5 | run header: plan id (2), mode, state (written last) |
 //! | 5..17 | run counters, two slots of six words, sequence word last |
-//! | [`SLOTS_AT`].. | two plan slots: a head ([`HEAD_WORDS`]) then the engine's layout |
+//! | 17..37 | upload record, two slots of ten words, sequence word last |
+//! | [`SLOTS_AT`].. | slot 0: head ([`HEAD_WORDS`]), then its tensors |
+//! | .. | scratch: the active plan's feature maps, input and footprint |
+//! | ..end | slot 1: its tensors, then its head ([`HEAD_WORDS`]) at the very end |
 //!
 //! An upload is staged in the slot that is not active; only a plan that passed its CRC and
 //! validation gets its head written, and the single active word switches to it. A
-//! half-received or refused plan therefore never replaces the good one.
+//! half-received or refused plan therefore never replaces the good one. Only head and tensors
+//! are kept twice: the scratch is shared, so an upload that reaches the active plan's scratch
+//! ends its run first.
 
 use crate::engine::{Block, Blocks, Engine, EngineError, Mac, Nvm, Step};
 use crate::plan::{Limits, ValidPlan, FOOTPRINT_SLOT_WORDS, FORMAT_VERSION};
@@ -88,31 +93,45 @@ const INPUT: u16 = 0x1A7A;
 const RUNNING: u16 = 0x52C1;
 const DONE: u16 = 0xD0DE;
 
+/// The plan area (NVM words from [`SLOTS_AT`] to [`Config::nvm_words`]) holds two plan slots
+/// and one scratch region. Slot 0 keeps its head at the area's start with its tensors after it;
+/// slot 1 keeps its head at the area's end with its tensors below it. Only what identifies a plan
+/// (head and tensors) is kept twice, for the atomic upload: the active plan's feature maps,
+/// input and footprint (the engine's words past its tensors) go to the scratch, next to its own
+/// tensors. An upload (or a benchmark) into the other slot that would reach them ends the
+/// active plan's run and input first.
 impl Config {
-    /// Words of one plan slot (head and layout).
+    /// Half the plan area: the most one slot's head and tensors may take, so that an upload
+    /// never reaches the active plan's head or tensors.
     pub const fn slot_words(&self) -> u32 {
         self.nvm_words.saturating_sub(SLOTS_AT) / 2
     }
 
-    /// First word of a slot's head; its engine layout starts [`HEAD_WORDS`] later.
+    /// First word of a slot's head; slot 0's tensors start [`HEAD_WORDS`] later, slot 1's end
+    /// at it.
     pub const fn slot_at(&self, slot: u8) -> u32 {
-        slot_at(self.slot_words(), slot)
+        slot_at(self.nvm_words, slot)
     }
 
-    /// What a plan may use of one slot.
+    /// What a plan may use: all of the plan area but the two heads (tensors, feature maps and
+    /// footprint of the engine's layout), with its tensors within one slot.
     pub const fn limits(&self) -> Limits {
         Limits {
             vm_bytes: self.vm_words.saturating_mul(2),
             nvm_bytes: self
-                .slot_words()
-                .saturating_sub(HEAD_WORDS)
+                .nvm_words
+                .saturating_sub(SLOTS_AT)
+                .saturating_sub(2 * HEAD_WORDS)
                 .saturating_mul(2),
         }
     }
 
-    /// The largest plan file a slot can take (its tensor section must also fit the layout).
+    /// The largest plan file a slot can take: its head and tensors in half the plan area (its
+    /// whole layout must also fit [`Config::limits`]).
     pub const fn max_plan_bytes(&self) -> u32 {
-        self.slot_words().saturating_mul(2)
+        self.slot_words()
+            .saturating_sub(HEAD_WORDS)
+            .saturating_mul(2)
     }
 
     pub fn capabilities(&self) -> Capabilities {
@@ -135,20 +154,33 @@ impl Config {
     }
 }
 
-/// First word of slot `slot & 1` for slots of `slot_words` words (a select, not a product: the
-/// MSP430 multiplies in software).
-const fn slot_at(slot_words: u32, slot: u8) -> u32 {
+/// First word of the head of slot `slot & 1` in NVM of `nvm_words` words.
+const fn slot_at(nvm_words: u32, slot: u8) -> u32 {
     if slot & 1 == 0 {
         SLOTS_AT
     } else {
-        SLOTS_AT + slot_words
+        nvm_words.saturating_sub(HEAD_WORDS)
     }
+}
+
+/// Where the plan of `slot` lives, as [`ValidPlan::relocate`] takes it: slot 0's layout
+/// upwards from its head (tensors, then the scratch); slot 1's tensors just below its head and
+/// its scratch just below them. Returns (tensors' first word, feature maps' shift).
+fn placement(nvm_words: u32, slot: u8, plan: &ValidPlan) -> (u32, u32) {
+    let tensors = plan.tensor_elements();
+    if slot & 1 == 0 {
+        let base = SLOTS_AT + HEAD_WORDS;
+        return (base, base);
+    }
+    let base = slot_at(nvm_words, 1).saturating_sub(tensors);
+    let scratch = plan.layout().total_words.saturating_sub(tensors);
+    (base, base.saturating_sub(scratch).wrapping_sub(tensors))
 }
 
 /// What [`Config`] derives, computed once by [`Session::new`]: a device reads these on every
 /// message and batch, and on a 16-bit CPU the saturating u32 arithmetic behind them is costly.
 struct Derived {
-    slot_words: u32,
+    nvm_words: u32,
     limits: Limits,
     max_plan_bytes: u32,
 }
@@ -156,69 +188,10 @@ struct Derived {
 impl Derived {
     const fn of(config: &Config) -> Derived {
         Derived {
-            slot_words: config.slot_words(),
+            nvm_words: config.nvm_words,
             limits: config.limits(),
             max_plan_bytes: config.max_plan_bytes(),
         }
-    }
-}
-
-/// The device's NVM seen from one plan slot's layout (word 0 = the layout's word 0).
-struct InSlot<'d, D> {
-    dev: &'d mut D,
-    base: u32,
-}
-
-impl<D: Nvm> Nvm for InSlot<'_, D> {
-    type Error = D::Error;
-    fn read(&mut self, block: Block, addr: u32, buf: &mut [i16]) -> Result<(), DevError<D>> {
-        self.dev.read(block, self.base + addr, buf)
-    }
-    fn write(&mut self, block: Block, addr: u32, data: &[i16]) -> Result<(), DevError<D>> {
-        self.dev.write(block, self.base + addr, data)
-    }
-    fn read_blocks(
-        &mut self,
-        block: Block,
-        addr: u32,
-        tile: &Blocks,
-        buf: &mut [i16],
-    ) -> Result<(), DevError<D>> {
-        self.dev.read_blocks(block, self.base + addr, tile, buf)
-    }
-    fn write_blocks(
-        &mut self,
-        block: Block,
-        addr: u32,
-        tile: &Blocks,
-        data: &[i16],
-    ) -> Result<(), DevError<D>> {
-        self.dev.write_blocks(block, self.base + addr, tile, data)
-    }
-}
-
-impl<D: Device> Mac for InSlot<'_, D> {
-    type Error = <D as Nvm>::Error;
-    fn mac(
-        &mut self,
-        x: &[i16],
-        w: &[i16],
-        out: &mut [i16],
-        tile: &MacTile,
-        relu: bool,
-    ) -> Result<(), Self::Error> {
-        self.dev.mac(x, w, out, tile, relu)
-    }
-    fn pool(
-        &mut self,
-        x: &[i16],
-        w: i16,
-        out: &mut [i16],
-        pixels: u16,
-        shift: u8,
-        relu: bool,
-    ) -> Result<(), Self::Error> {
-        self.dev.pool(x, w, out, pixels, shift, relu)
     }
 }
 
@@ -483,18 +456,17 @@ fn error(code: ErrorCode, detail: u32) -> DeviceMsg {
     DeviceMsg::Error { code, detail }
 }
 
-/// The result of the run that finished on `plan` (stored from NVM word `base`).
+/// The result of the run that finished on `plan`.
 fn stored_result<D: Device>(
     dev: &mut D,
     plan: &ValidPlan,
-    base: u32,
     c: &Counters,
 ) -> Result<RunResult, DevError<D>> {
     let (at, len) = Engine::new(plan).output();
     let mut logits = [0i16; MAX_LOGITS];
     let n = (len as usize).min(MAX_LOGITS);
     let order = plan.layers()[plan.layers().len() - 1].design.order;
-    dev.read(Block::Output(order), base + at, &mut logits[..n])?;
+    dev.read(Block::Output(order), at, &mut logits[..n])?;
     Ok(RunResult {
         plan_id: plan.meta().plan_id,
         // n <= MAX_LOGITS, the Vec's capacity.
@@ -581,14 +553,23 @@ impl Session {
             self.invalidate(dev, slot);
             let limits = self.derived.limits;
             match self.rx.load_head(dev, at, &limits, &mut self.plans[s]) {
+                // Its tensors must lie in its slot, as the upload made sure.
+                Ok(())
+                    if self.plans[s]
+                        .as_ref()
+                        .is_some_and(|p| 2 * p.tensor_elements() > self.derived.max_plan_bytes) =>
+                {
+                    self.plans[s] = None;
+                    return Ok(());
+                }
                 Ok(()) => {}
                 Err(ChunkError::Device(e)) => return Err(e),
                 // A damaged head: the device has no plan (and says so) rather than a wrong one.
                 Err(ChunkError::Upload(_)) => return Ok(()),
             }
-            if let Some(key) = key {
-                self.validated(dev, slot, key);
-            }
+            // Validated, the plan moves to where its slot keeps it; a head whose key cannot be
+            // read back (never so after load_head) is validated again at the next boot.
+            self.validated(dev, slot, key.unwrap_or_default());
         }
         self.active = Some(slot);
         if armed && self.plan_id() == Some(header.plan_id) {
@@ -690,10 +671,13 @@ impl Session {
             HostMsg::Run { mode } => match active_plan(&self.plans, self.active) {
                 None => error(ErrorCode::NoPlan, 0),
                 Some(_) if Header::read(dev)?.state != INPUT => error(ErrorCode::NoInput, 0),
-                Some((slot, plan)) => {
-                    let base = self.slot_at(slot) + HEAD_WORDS;
+                Some(_) => {
+                    self.spare_scratch(dev)?;
+                    let Some((_, plan)) = active_plan(&self.plans, self.active) else {
+                        return Ok(Some(error(ErrorCode::NoPlan, 0)));
+                    };
                     let engine = Engine::new(plan);
-                    engine.restart(&mut InSlot { dev, base })?;
+                    engine.restart(dev)?;
                     Header::arm(dev, plan.meta().plan_id, mode)?;
                     self.armed(mode);
                     self.mark = dev.cycles();
@@ -702,16 +686,15 @@ impl Session {
             },
             HostMsg::Status => match active_plan(&self.plans, self.active) {
                 None => error(ErrorCode::NoPlan, 0),
-                Some((slot, plan)) => {
-                    let base = self.slot_at(slot) + HEAD_WORDS;
+                Some((_, plan)) => {
                     let c = Counters::read(dev)?;
                     let header = Header::read(dev)?;
                     if header.state == DONE && header.plan_id == plan.meta().plan_id {
                         // The result went out as the supply died, or the line lost it: the
                         // outputs and counters are still in NVM.
-                        return Ok(Some(DeviceMsg::Result(stored_result(dev, plan, base, &c)?)));
+                        return Ok(Some(DeviceMsg::Result(stored_result(dev, plan, &c)?)));
                     }
-                    let fp = Engine::new(plan).footprint(&mut InSlot { dev, base })?;
+                    let fp = Engine::new(plan).footprint(dev)?;
                     DeviceMsg::Progress {
                         layer: fp.layer,
                         tile: fp.tile,
@@ -737,7 +720,6 @@ impl Session {
         // The staging slot's NVM is about to change under its decoded plan.
         self.invalidate(dev, staging);
         let head_at = self.slot_at(staging);
-        let at = head_at + HEAD_WORDS;
         self.upload = UploadRecord::read(dev)?;
         let saved = self.upload;
         let same = saved.point.len == len
@@ -746,13 +728,19 @@ impl Session {
             && saved.point.next > 0
             && saved.point.next <= len
             && len <= self.derived.max_plan_bytes;
-        if same && self.rx.resume(dev, &saved.point, head_at, at)? {
+        let (at, below) = if staging == 0 {
+            (head_at + HEAD_WORDS, None)
+        } else {
+            (head_at, Some(head_at))
+        };
+        if same && self.rx.resume(dev, &saved.point, head_at, at, below)? {
+            self.make_room(dev, len.div_ceil(2))?;
             return Ok(Some(DeviceMsg::Ack {
                 next: saved.point.next,
             }));
         }
         Ok(Some(
-            match self.rx.begin(len, crc32, self.derived.max_plan_bytes, at) {
+            match self.start_receiving(dev, staging, len, crc32)? {
                 Ok(()) => {
                     self.upload.write(dev, self.rx.progress(), staging)?;
                     DeviceMsg::Ack { next: 0 }
@@ -763,6 +751,20 @@ impl Session {
                 }
             },
         ))
+    }
+
+    /// The active plan is about to write its scratch (an input, a run): an interrupted upload
+    /// whose tensors may lie there can no longer go on.
+    #[inline(never)]
+    fn spare_scratch<D: Device>(&mut self, dev: &mut D) -> Result<(), DevError<D>> {
+        self.upload = UploadRecord::read(dev)?;
+        let area = self.derived.nvm_words - SLOTS_AT - 2 * HEAD_WORDS;
+        let used = active_plan(&self.plans, self.active).map_or(0, |(_, p)| p.layout().total_words);
+        let upload = self.upload.point.len.div_ceil(2);
+        if upload != 0 && upload.saturating_add(used) > area {
+            self.forget_upload(dev)?;
+        }
+        Ok(())
     }
 
     /// Ends any upload, in RAM and in its NVM record.
@@ -781,7 +783,43 @@ impl Session {
 
     /// First word of a slot's head, as [`Config::slot_at`].
     fn slot_at(&self, slot: u8) -> u32 {
-        slot_at(self.derived.slot_words, slot)
+        slot_at(self.derived.nvm_words, slot)
+    }
+
+    /// Starts receiving a plan of `len` bytes into `slot`: slot 0's tensors from after its
+    /// head upwards, slot 1's down to its head (where they start, the preamble says). When they
+    /// may reach the active plan's scratch, its run and input end first.
+    fn start_receiving<D: Device>(
+        &mut self,
+        dev: &mut D,
+        slot: u8,
+        len: u32,
+        crc: u32,
+    ) -> Result<Result<(), UploadError>, DevError<D>> {
+        let max = self.derived.max_plan_bytes;
+        let begun = if slot & 1 == 0 {
+            self.rx.begin(len, crc, max, SLOTS_AT + HEAD_WORDS)
+        } else {
+            self.rx.begin_below(len, crc, max, self.slot_at(1))
+        };
+        if begun.is_ok() {
+            self.make_room(dev, len.div_ceil(2))?;
+        }
+        Ok(begun)
+    }
+
+    /// Before `words` words are written into the staging slot from its edge of the plan area
+    /// (an upload's tensors, a benchmark's scratch): if they would reach the active plan's
+    /// scratch, its run and input end first. Its head and tensors they never reach (both lie
+    /// within half the area).
+    fn make_room<D: Device>(&mut self, dev: &mut D, words: u32) -> Result<(), DevError<D>> {
+        let area = self.derived.nvm_words - SLOTS_AT - 2 * HEAD_WORDS;
+        let used = active_plan(&self.plans, self.active).map_or(0, |(_, p)| p.layout().total_words);
+        if words.saturating_add(used) > area {
+            self.running = false;
+            Header::write_state(dev, IDLE)?;
+        }
+        Ok(())
     }
 
     /// Marks a slot's decoded plan stale, before it or the head it mirrors changes.
@@ -791,10 +829,15 @@ impl Session {
         dev.persist_barrier();
     }
 
-    /// Marks a slot's freshly decoded plan as the image of the head with `key`.
+    /// Marks a slot's freshly decoded plan, moved to where the slot keeps it, as the image of
+    /// the head with `key`.
     fn validated<D: Device>(&mut self, dev: &mut D, slot: u8, key: HeadKey) {
         let s = usize::from(slot & 1);
         self.keys[s] = key;
+        if let Some(plan) = &mut self.plans[s] {
+            let (tensors_at, maps_by) = placement(self.derived.nvm_words, slot, plan);
+            plan.relocate(tensors_at, maps_by);
+        }
         // Plan and key are whole before the flag says so.
         dev.persist_barrier();
         self.cached[s] = CACHE_VALID;
@@ -859,7 +902,7 @@ impl Session {
         offset: u32,
         data: &[u8],
     ) -> Result<Option<DeviceMsg>, DevError<D>> {
-        let Some((slot, plan)) = active_plan(&self.plans, self.active) else {
+        let Some((_, plan)) = active_plan(&self.plans, self.active) else {
             return Ok(Some(error(ErrorCode::NoPlan, 0)));
         };
         let (at, len) = Engine::new(plan).input();
@@ -869,9 +912,10 @@ impl Session {
         if !fits {
             return Ok(Some(error(ErrorCode::InputSize, len)));
         }
+        self.spare_scratch(dev)?;
         Header::write_state(dev, IDLE)?;
         self.running = false;
-        let base = self.slot_at(slot) + HEAD_WORDS + at + offset;
+        let base = at + offset;
         let mut buf = [0i16; MAX_CHUNK / 2];
         for (i, chunk) in data.chunks(MAX_CHUNK).enumerate() {
             let n = chunk.len() / 2;
@@ -890,16 +934,15 @@ impl Session {
     /// Runs one batch of the run in progress and persists the counters with it.
     #[inline(never)]
     pub fn step<D: Device>(&mut self, dev: &mut D, vm: &mut [i16]) -> Result<Stepped, DevError<D>> {
-        let Some((slot, plan)) = active_plan(&self.plans, self.active) else {
+        let Some((_, plan)) = active_plan(&self.plans, self.active) else {
             self.running = false;
             return Ok(Stepped::Finished(error(ErrorCode::NoPlan, 0)));
         };
         if !self.running {
             return Ok(Stepped::Finished(error(ErrorCode::Sequence, 0)));
         }
-        let base = self.slot_at(slot) + HEAD_WORDS;
         let engine = Engine::new(plan);
-        let result = engine.step(&mut InSlot { dev, base }, vm);
+        let result = engine.step(dev, vm);
         let c = &mut self.counters;
         let now = dev.cycles();
         c.add_cycles(now.wrapping_sub(self.mark));
@@ -913,7 +956,7 @@ impl Session {
             }
             Ok(Step::Done) => {
                 c.write(dev)?;
-                let r = stored_result(dev, plan, base, c)?;
+                let r = stored_result(dev, plan, c)?;
                 Header::write_state(dev, DONE)?;
                 self.running = false;
                 Ok(Stepped::Finished(DeviceMsg::Result(r)))
@@ -947,7 +990,12 @@ impl Session {
         reps: u16,
     ) -> Result<Option<DeviceMsg>, DevError<D>> {
         let n_words = usize::from(n);
-        let scratch = self.slot_at(self.staging_slot()) + HEAD_WORDS;
+        // At the staging slot's edge of the plan area, where its tensors would go.
+        let scratch = if self.staging_slot() == 0 {
+            SLOTS_AT + HEAD_WORDS
+        } else {
+            self.slot_at(1).saturating_sub(2 * u32::from(n))
+        };
         let fits_vm = match kind {
             BenchKind::Mac => 2 * n_words <= vm.len(),
             BenchKind::Pool => n_words >= 1 && n_words < vm.len(),
@@ -958,12 +1006,14 @@ impl Session {
             _ => n_words <= vm.len(),
         };
         // The block benchmarks spread n blocks two words apart.
-        let fits_nvm = 2 * u32::from(n) <= self.derived.limits.nvm_bytes / 2;
+        let fits_nvm = 2 * u32::from(n) <= self.derived.max_plan_bytes / 2;
         if !fits_vm || !fits_nvm || kind == BenchKind::Boot {
             return Ok(Some(error(ErrorCode::Unsupported, u32::from(n))));
         }
-        // An upload in progress would be overwritten: it is abandoned.
+        // An upload in progress would be overwritten: it is abandoned; so is the active plan's
+        // run if its scratch reaches that far.
         self.forget_upload(dev)?;
+        self.make_room(dev, 2 * u32::from(n))?;
         // What the benchmarks send and multiply is defined (a device may start with its tile
         // buffers as its RAM came up).
         vm.fill(0);
@@ -1057,10 +1107,9 @@ impl Session {
         self.invalidate(dev, staging);
         // This plan replaces whatever an interrupted upload left in the staging slot.
         self.forget_upload(dev).map_err(InstallError::Device)?;
-        let at = self.slot_at(staging) + HEAD_WORDS;
         let len = u32::try_from(plan.len()).unwrap_or(u32::MAX);
-        self.rx
-            .begin(len, crc, self.derived.max_plan_bytes, at)
+        self.start_receiving(dev, staging, len, crc)
+            .map_err(InstallError::Device)?
             .map_err(InstallError::Upload)?;
         let mut offset = 0u32;
         for chunk in plan.chunks(MAX_CHUNK) {
@@ -1079,7 +1128,8 @@ impl Session {
         input: &[i16],
         mode: RunMode,
     ) -> Result<(), InstallError<DevError<D>>> {
-        let Some((slot, plan)) = active_plan(&self.plans, self.active) else {
+        self.spare_scratch(dev).map_err(InstallError::Device)?;
+        let Some((_, plan)) = active_plan(&self.plans, self.active) else {
             return Err(InstallError::Upload(UploadError::NotStarted));
         };
         let engine = Engine::new(plan);
@@ -1090,10 +1140,7 @@ impl Session {
                 max: len,
             });
         }
-        let base = self.slot_at(slot) + HEAD_WORDS;
-        engine
-            .start(&mut InSlot { dev, base }, input)
-            .map_err(InstallError::Device)?;
+        engine.start(dev, input).map_err(InstallError::Device)?;
         Header::arm(dev, plan.meta().plan_id, mode).map_err(InstallError::Device)?;
         self.armed(mode);
         Ok(())

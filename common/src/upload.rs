@@ -85,6 +85,8 @@ struct Receiving {
     pending: Option<u8>,
     /// NVM word address of tensor value 0.
     staging: u32,
+    /// The tensors end at this NVM word instead: `staging` is set from the preamble's lengths.
+    below: Option<u32>,
 }
 
 impl Default for PlanReceiver {
@@ -110,6 +112,29 @@ impl PlanReceiver {
         max_len: u32,
         staging: u32,
     ) -> Result<(), UploadError> {
+        self.start(len, crc, max_len, staging, None)
+    }
+
+    /// [`PlanReceiver::begin`] for tensors that end just below NVM word `end` (where they start
+    /// is known once the preamble has arrived): a slot that fills downwards.
+    pub fn begin_below(
+        &mut self,
+        len: u32,
+        crc: u32,
+        max_len: u32,
+        end: u32,
+    ) -> Result<(), UploadError> {
+        self.start(len, crc, max_len, end, Some(end))
+    }
+
+    fn start(
+        &mut self,
+        len: u32,
+        crc: u32,
+        max_len: u32,
+        staging: u32,
+        below: Option<u32>,
+    ) -> Result<(), UploadError> {
         self.state = None;
         if len > max_len {
             return Err(UploadError::TooLarge { len, max: max_len });
@@ -129,6 +154,7 @@ impl PlanReceiver {
             preamble: None,
             pending: None,
             staging,
+            below,
         });
         Ok(())
     }
@@ -151,7 +177,8 @@ impl PlanReceiver {
 
     /// Goes on with an upload from `point` (what [`PlanReceiver::progress`] said before a
     /// reset), its head bytes read back from NVM word `head_at` (where
-    /// [`PlanReceiver::store_head`] put them) and its tensors written from `staging` on.
+    /// [`PlanReceiver::store_head`] put them) and its tensors written from `staging` on (with
+    /// `below`, ending below that word instead, as [`PlanReceiver::begin_below`]).
     /// Returns false, with no upload in progress, when the stored head does not hold a
     /// preamble that point needs.
     pub fn resume<N: Nvm>(
@@ -160,6 +187,7 @@ impl PlanReceiver {
         point: &Resume,
         head_at: u32,
         staging: u32,
+        below: Option<u32>,
     ) -> Result<bool, N::Error> {
         self.state = None;
         let upto = point.next.min(HEAD_LEN as u32) as usize;
@@ -172,6 +200,11 @@ impl PlanReceiver {
         } else {
             None
         };
+        let staging = match (below, preamble) {
+            (Some(end), Some(p)) => end.saturating_sub(tensor_words(&p)),
+            (Some(end), None) => end,
+            (None, _) => staging,
+        };
         self.state = Some(Receiving {
             len: point.len,
             crc: point.crc,
@@ -180,6 +213,7 @@ impl PlanReceiver {
             preamble,
             pending: point.pending,
             staging,
+            below,
         });
         Ok(true)
     }
@@ -272,6 +306,9 @@ impl PlanReceiver {
                         total: p.total_len,
                         meta: p.meta_len,
                     })));
+                }
+                if let Some(end) = r.below {
+                    r.staging = end.saturating_sub(tensor_words(&p));
                 }
                 r.preamble = Some(p);
             }
@@ -423,6 +460,12 @@ impl PlanReceiver {
     }
 }
 
+/// Words of the tensor section a preamble announces ([`Preamble::read`] checked that the
+/// metadata fits the total).
+fn tensor_words(p: &Preamble) -> u32 {
+    (p.total_len - PREAMBLE_LEN as u32 - p.meta_len) / 2
+}
+
 /// Words a stored plan head (preamble and the largest metadata) takes in NVM.
 pub const HEAD_WORDS: u32 = HEAD_LEN.div_ceil(2) as u32;
 
@@ -571,7 +614,7 @@ mod tests {
             let point = point.unwrap();
             prop_assert_eq!(point.next as usize, from);
             let mut fresh = PlanReceiver::new();
-            prop_assert!(fresh.resume(&mut nvm, &point, HEAD_AT, STAGING).unwrap());
+            prop_assert!(fresh.resume(&mut nvm, &point, HEAD_AT, STAGING, None).unwrap());
             prop_assert_eq!(fresh.progress(), Some(point));
             if from < bytes.len() {
                 prop_assert_eq!(fresh.chunk(&mut nvm, from as u32, &bytes[from..]), Ok(bytes.len() as u32));

@@ -8,9 +8,9 @@ use inas_common::engine::{Block, Mac, Nvm};
 use inas_common::q15::{self, MacTile};
 use inas_common::session::Device;
 
-/// Words of low FRAM the session owns: two slots for the smoke plan (1,551 words of layout
-/// plus a 327-word head each) and the 64 control words.
-pub const NVM_WORDS: u32 = 3840;
+/// Words of low FRAM the session owns: the 64 control words, two 327-word heads and the smoke
+/// plan's 1,551-word layout (its tensors stored twice would fit too).
+pub const NVM_WORDS: u32 = 2560;
 pub const MCLK_HZ: u32 = 1_000_000;
 
 #[link_section = ".persistent"]

@@ -195,6 +195,49 @@ fn the_built_in_firmware_profile_predicts_the_firmware() {
     );
 }
 
+/// The paper's CIFAR-10 example network (3,8,5,24,3,24,5,16,5,16: feature maps of up to 24 K
+/// words, three buffers of them) fits the board since the plan slots share one scratch region
+/// (it needed 150,278 B where one slot offered 105,810 B), deploys and runs with the host
+/// engine's logits; so does the same plan uploaded again, into the other slot.
+#[test]
+fn the_papers_cifar_network_fits_and_runs_on_the_firmware() {
+    let overrides = inas::model::Overrides {
+        capacitance_f: Some(5e-3),
+        r_ohm: Some(41.0),
+        ..Default::default()
+    };
+    let profile = Profile::load("msp430fr5994-emu").unwrap();
+    let cifar = planner::random_plan(
+        &profile,
+        overrides,
+        &inas::network::CIFAR,
+        &[3, 8, 5, 24, 3, 24, 5, 16, 5, 16],
+        inas::model::Power::Int,
+        1,
+    )
+    .unwrap();
+    let mut c = board_client();
+    let caps = c.hello().unwrap();
+    let (_, valid) = planner::open(&cifar).unwrap();
+    let need = 2 * valid.layout().total_words;
+    assert!(
+        need > caps.max_plan_bytes && need <= caps.nvm_bytes,
+        "needs {need} B: more than half the plan area, within the whole"
+    );
+    // Twice, so that it runs from each slot (slot 1's layout grows down from the area's end).
+    for _ in 0..2 {
+        let d = c.deploy(&cifar, &mut |_, _| {}).unwrap();
+        assert_eq!(d.plan_id, 1);
+        let input = random_input(valid.meta().input.elements() as usize, 11);
+        let want = host_logits(&cifar, &input).unwrap();
+        c.write_input(&input).unwrap();
+        let r = c
+            .run(RunMode::Continuous, valid.layers().len() as u16)
+            .unwrap();
+        assert_eq!(r.result.logits.to_vec(), want);
+    }
+}
+
 /// A plan past 64 KB (the KWS space at 64,96,48,128: 69.7 KB) deploys and runs on the board
 /// firmware: upload offsets beyond 65,535 bytes once wrapped on the MSP430's 16-bit usize and
 /// wrote the plan's tail over its head ("check 0x020000", bad magic, at byte 65,472).

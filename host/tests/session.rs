@@ -158,6 +158,8 @@ fn hello_reports_what_the_device_offers() {
     let DeviceMsg::Hello(caps) = one(board.exchange(&HostMsg::Hello)) else {
         panic!("no hello");
     };
+    // Two heads and the shared scratch in the plan area; a plan's head and tensors in half.
+    let area = CONFIG.nvm_words - SLOTS_AT - 2 * HEAD_WORDS;
     let slot = (CONFIG.nvm_words - SLOTS_AT) / 2;
     assert_eq!(
         caps,
@@ -167,8 +169,8 @@ fn hello_reports_what_the_device_offers() {
             firmware: CONFIG.firmware,
             plan_format: 1,
             vm_bytes: 1024,
-            nvm_bytes: (slot - HEAD_WORDS) * 2,
-            max_plan_bytes: slot * 2,
+            nvm_bytes: area * 2,
+            max_plan_bytes: (slot - HEAD_WORDS) * 2,
             max_chunk: MAX_CHUNK as u16,
             clock_hz: 1_000_000,
         }
