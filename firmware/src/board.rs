@@ -80,8 +80,8 @@ const CLOCK: Clock = Clock {
 pub const NVM_WORDS: u32 = (0x4_4000 - 0x1_0000) / 2;
 
 const BAUD: u32 = 115_200;
-/// One UART character (start, 8 data, stop) plus a spare bit, in MCLK cycles.
-const CHAR_CYCLES: u16 = (11 * MCLK_HZ / BAUD) as u16;
+/// One UART character (start, 8 data, stop) plus a spare bit, in ns.
+const CHAR_NS: u32 = 11 * 1_000_000 / (BAUD / 1000);
 
 /// Words per DMA block. The CPU, and with it the Timer_A0 overflow handler, is halted while a
 /// block moves (at most 3 MCLK per word, SLAU367 "DMA Transfer Cycle Time"): 8192 words stay
@@ -118,15 +118,24 @@ impl NvmError {
     }
 }
 
-/// The peripherals the firmware uses after boot (all zero-sized).
+/// The peripherals the engine and session use after boot (all zero-sized).
 pub struct Board {
-    /// The UART sent something since boot (a power-down then waits for it to leave).
-    sent: bool,
     /// The MAC routines' job, kept so its finishing part is made once per layer.
     job: Job,
     ta0: pac::Ta0,
-    uart: pac::EUsciA0,
 }
+
+/// The back-channel UART (eUSCI_A0, 115200 8N1) as `embedded_io` `Read` and `Write`: what the
+/// main loop is written against.
+pub struct Serial {
+    uart: pac::EUsciA0,
+    /// Something was sent since boot (`flush` then waits for it to leave).
+    sent: bool,
+}
+
+/// Waits measured on Timer_A0, the cycle counter (`embedded_hal` `DelayNs`). It spins: the
+/// firmware only waits out the UART's last character (under 100 us) before a power-down.
+pub struct Delay(());
 
 /// Writes a 16-bit peripheral register.
 ///
@@ -181,7 +190,7 @@ const CSCTL3: u16 = 0x0166;
 /// Brings the rest of the board up (`PreInit` set the clocks): unused pins parked, the UART at
 /// 115200 8N1, the cycle counter, the DMA, the multiplier; then enables interrupts. Call once
 /// at boot; Reset already holds the watchdog.
-pub fn init() -> Board {
+pub fn init() -> (Board, Serial) {
     // SAFETY: `init` runs once, at boot, before anything else touches a peripheral; the
     // returned `Board` owns the ones used later, the rest are only configured here.
     let p = unsafe { pac::Peripherals::steal() };
@@ -272,24 +281,18 @@ pub fn init() -> Board {
     // token is alive here.
     unsafe { msp430::interrupt::enable() };
 
-    Board {
-        sent: false,
-        job: Job::new(),
-        ta0,
-        uart,
-    }
+    (
+        Board {
+            job: Job::new(),
+            ta0,
+        },
+        Serial { uart, sent: false },
+    )
 }
 
-/// Resets the whole chip (a software brownout reset), as a power failure would, after the
-/// UART has sent what it holds. Used to give every batch a power cycle of its own.
-pub fn power_down(board: &Board) -> ! {
-    if board.sent {
-        let (uart, ta0) = (&board.uart, &board.ta0);
-        while uart.uca0ifg().read().uctxifg().bit_is_clear() {}
-        // UCBUSY also counts reception, so wait out the character in the shift register.
-        let start = ta0.ta0r().read().bits();
-        while ta0.ta0r().read().bits().wrapping_sub(start) < CHAR_CYCLES {}
-    }
+/// Resets the whole chip (a software brownout reset), as a power failure would. Used to give
+/// every batch a power cycle of its own; flush the UART first.
+pub fn power_down(_board: &Board) -> ! {
     // SAFETY: nothing else touches the PMM after `init`.
     let pmm = unsafe { &*pac::Pmm::ptr() };
     // SAFETY: 0xA5 is the PMM password; the modify keeps SVSHE as it is.
@@ -306,9 +309,13 @@ fn nop() {
     unsafe { asm!("nop", options(nostack, preserves_flags)) };
 }
 
-impl Board {
-    /// Blocking write of all bytes to the UART (returns once the last one is in TXBUF).
-    pub fn uart_write(&mut self, bytes: &[u8]) {
+impl embedded_io::ErrorType for Serial {
+    type Error = core::convert::Infallible;
+}
+
+impl embedded_io::Write for Serial {
+    /// Blocking: returns once the last byte is in TXBUF.
+    fn write(&mut self, bytes: &[u8]) -> Result<usize, Self::Error> {
         self.sent = true;
         let uart = &self.uart;
         for &b in bytes {
@@ -316,17 +323,33 @@ impl Board {
             // SAFETY: UCA0TXBUF takes any byte.
             uart.uca0txbuf().write(|w| unsafe { w.bits(u16::from(b)) });
         }
+        Ok(bytes.len())
     }
 
-    /// The next received byte, asleep in LPM0 until it comes. Reading UCA0RXBUF also clears
-    /// UCOE, UCFE and UCPE (SLAU367 forbids clearing UCOE by software); a lost byte is caught by
-    /// the frame CRC.
+    /// Returns once what was written has left the shift register.
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        if self.sent {
+            while self.uart.uca0ifg().read().uctxifg().bit_is_clear() {}
+            // UCBUSY also counts reception, so wait out the character in the shift register.
+            embedded_hal::delay::DelayNs::delay_ns(&mut Delay(()), CHAR_NS);
+        }
+        Ok(())
+    }
+}
+
+impl embedded_io::Read for Serial {
+    /// The next received byte (one per call), asleep in LPM0 until it comes. Reading
+    /// UCA0RXBUF also clears UCOE, UCFE and UCPE (SLAU367 forbids clearing UCOE by software);
+    /// a lost byte is caught by the frame CRC.
     ///
     /// LPM0 stops the CPU and MCLK but keeps SMCLK, the UART's baud clock and the cycle
     /// counter's: an idle board on a harvester draws 280 uA instead of 944 uA at 8 MHz
     /// (SLASE54 5.7, 5.8), so on a weak supply it stays powered to hear the host instead of
     /// browning out every few tens of milliseconds.
-    pub fn uart_wait(&mut self) -> u8 {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+        let Some(slot) = buf.first_mut() else {
+            return Ok(0);
+        };
         let uart = &self.uart;
         loop {
             // Interrupts stay off from the check to the sleep: a byte that lands in between
@@ -334,11 +357,11 @@ impl Board {
             // the interrupt is taken at once and the CPU wakes instead of missing it.
             msp430::interrupt::disable();
             if uart.uca0ifg().read().ucrxifg().bit_is_set() {
-                let byte = uart.uca0rxbuf().read().ucrxbuf().bits();
+                *slot = uart.uca0rxbuf().read().ucrxbuf().bits();
                 // SAFETY: the handlers (TIMER0_A1, EUSCI_A0) and their state are set up by
                 // `init`, and no critical-section token is alive here.
                 unsafe { msp430::interrupt::enable() };
-                return byte;
+                return Ok(1);
             }
             uart.uca0ie().modify(|_, w| w.ucrxie().set_bit());
             // SAFETY: GIE | CPUOFF: enables interrupts and sleeps until EUSCI_A0 clears CPUOFF
@@ -347,7 +370,26 @@ impl Board {
             unsafe { asm!("bis.w #0x18, r2", "nop", options(nostack)) };
         }
     }
+}
 
+impl embedded_hal::delay::DelayNs for Delay {
+    /// At least `ns` (rounded up to MCLK cycles), counted on TA0R in steps of at most 2^15
+    /// cycles so that its 16-bit wrap is never missed.
+    fn delay_ns(&mut self, ns: u32) {
+        // SAFETY: only TA0R is read, which the cycle counter reads too; reads change nothing.
+        let ta0 = unsafe { &*pac::Ta0::ptr() };
+        // ns * MCLK / 1e9 without 64-bit maths: MCLK is a whole number of MHz.
+        let mut left = ns.div_ceil(1000).saturating_mul(MCLK_HZ / 1_000_000);
+        while left > 0 {
+            let step = left.min(0x8000) as u16;
+            let start = ta0.ta0r().read().bits();
+            while ta0.ta0r().read().bits().wrapping_sub(start) < step {}
+            left -= u32::from(step);
+        }
+    }
+}
+
+impl Board {
     /// Wrapping count of MCLK cycles since `init`.
     pub fn cycles(&mut self) -> u32 {
         let ta0 = &self.ta0;
@@ -1093,7 +1135,7 @@ core::arch::global_asm!(
     ta0iv = const 0x036E,
 );
 
-// eUSCI_A0 receive: wakes the CPU that `Board::uart_wait` put to sleep. UCRXIE goes off (the
+// eUSCI_A0 receive: wakes the CPU that `Serial::read` put to sleep. UCRXIE goes off (the
 // byte stays in UCA0RXBUF with UCRXIFG set for the main loop to read) and the SR pushed at entry
 // loses CPUOFF, so `reti` returns awake. Assembly, like TIMER0_A1, touches no register.
 core::arch::global_asm!(

@@ -97,12 +97,19 @@ fn boot(dev: &mut board::Board) -> Option<&'static mut Session> {
 }
 
 /// Runs the run in progress to its end; returns the message to send.
-fn finish_run(session: &mut Session, dev: &mut board::Board, vm: &mut [i16]) -> Option<DeviceMsg> {
+/// `io` is flushed before each power-down, so a reply still leaving is not cut.
+fn finish_run<W: embedded_io::Write>(
+    session: &mut Session,
+    dev: &mut board::Board,
+    vm: &mut [i16],
+    io: &mut W,
+) -> Option<DeviceMsg> {
     while session.running() {
         match session.step(dev, vm) {
             Ok(Stepped::Committed { power_down }) => {
                 bump(addr_of_mut!(COMMITS));
                 if power_down {
+                    let _ = io.flush();
                     board::power_down(dev);
                 }
             }
@@ -122,26 +129,38 @@ fn finish_run(session: &mut Session, dev: &mut board::Board, vm: &mut [i16]) -> 
 
 #[cfg(not(feature = "smoke"))]
 mod serve {
-    //! The board build: the wire protocol on the UART.
+    //! The board build: the wire protocol over any `embedded_io` byte stream (the board's
+    //! UART, `board::Serial`).
     use super::*;
+    use embedded_io::{Read, Write};
     use inas_common::wire::{encode_message, FrameDecoder, MAX_FRAME};
 
-    fn send(dev: &mut board::Board, msg: &DeviceMsg) {
+    fn send<W: Write>(io: &mut W, msg: &DeviceMsg) {
         let mut frame = [0u8; MAX_FRAME];
         if let Ok(n) = encode_message(msg, &mut frame) {
-            dev.uart_write(&frame[..n]);
+            // A frame the line loses is the host's to ask for again.
+            let _ = io.write_all(&frame[..n]);
         }
     }
 
-    pub fn serve(session: &mut Session, dev: &mut board::Board, vm: &mut [i16]) -> ! {
+    pub fn serve<S: Read + Write>(
+        session: &mut Session,
+        dev: &mut board::Board,
+        vm: &mut [i16],
+        io: &mut S,
+    ) -> ! {
         let mut decoder = FrameDecoder::new();
+        let mut byte = [0u8; 1];
         loop {
             // A run (armed at boot or by a frame) goes to its end before the UART is read
             // again; either way at most one reply, sent from one place.
             let reply = if session.running() {
-                finish_run(session, dev, vm)
+                finish_run(session, dev, vm, io)
             } else {
-                let Some(frame) = decoder.push(dev.uart_wait()) else {
+                if !matches!(io.read(&mut byte), Ok(1)) {
+                    continue;
+                }
+                let Some(frame) = decoder.push(byte[0]) else {
                     continue;
                 };
                 match session.on_frame(dev, vm, frame) {
@@ -153,7 +172,7 @@ mod serve {
                 }
             };
             if let Some(msg) = reply {
-                send(dev, &msg);
+                send(io, &msg);
             }
         }
     }
@@ -221,11 +240,16 @@ mod serve {
         }
     }
 
-    pub fn serve(session: &mut Session, dev: &mut board::Board, vm: &mut [i16]) -> ! {
+    pub fn serve(
+        session: &mut Session,
+        dev: &mut board::Board,
+        vm: &mut [i16],
+        io: &mut board::Serial,
+    ) -> ! {
         if !session.running() {
             start(session, dev, vm);
         }
-        match finish_run(session, dev, vm) {
+        match finish_run(session, dev, vm, io) {
             Some(DeviceMsg::Result(r)) => {
                 for (i, &v) in r.logits.iter().enumerate() {
                     // SAFETY: single-threaded; at most 32 logits (MAX_LOGITS).
@@ -251,7 +275,7 @@ pub extern "C" fn abort() -> ! {
 
 #[entry]
 fn main() -> ! {
-    let mut dev = board::init();
+    let (mut dev, mut serial) = board::init();
     bump(addr_of_mut!(BOOTS));
     // SAFETY: VM is only used from here on, by this one borrow.
     let vm = unsafe { &mut *addr_of_mut!(VM) };
@@ -261,5 +285,5 @@ fn main() -> ! {
             core::hint::spin_loop();
         }
     };
-    serve::serve(session, &mut dev, vm)
+    serve::serve(session, &mut dev, vm, &mut serial)
 }

@@ -25,8 +25,24 @@ pub struct NvmError {
 
 pub struct Board;
 
-pub fn init() -> Board {
-    Board
+/// No UART under `mspdebug sim`: writes go nowhere.
+pub struct Serial;
+
+impl embedded_io::ErrorType for Serial {
+    type Error = core::convert::Infallible;
+}
+
+impl embedded_io::Write for Serial {
+    fn write(&mut self, bytes: &[u8]) -> Result<usize, Self::Error> {
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+pub fn init() -> (Board, Serial) {
+    (Board, Serial)
 }
 
 fn nvm() -> &'static mut [i16; NVM_WORDS as usize] {
