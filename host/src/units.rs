@@ -51,6 +51,44 @@ pub fn parse_quantity(text: &str, unit: &str) -> Result<f64, String> {
     Ok(v)
 }
 
+/// A [`parse_quantity`] of `unit` no larger than `max`, as a clap value parser: every command
+/// reads a duration, a capacitance or a power the same way (`500ms`, `2`, `4.7uF`).
+pub fn up_to(
+    unit: &'static str,
+    max: f64,
+) -> impl Fn(&str) -> Result<f64, String> + Clone + Send + Sync + 'static {
+    move |text| {
+        let v = parse_quantity(text, unit)?;
+        if v > max {
+            return Err(format!("'{text}' is more than {max} {unit}"));
+        }
+        Ok(v)
+    }
+}
+
+/// Seconds, any positive amount (`30`, `500ms`, `2k`).
+pub fn seconds(text: &str) -> Result<f64, String> {
+    parse_quantity(text, "s")
+}
+
+/// Seconds up to `max`, as a [`std::time::Duration`].
+pub fn duration_up_to(
+    max: f64,
+) -> impl Fn(&str) -> Result<std::time::Duration, String> + Clone + Send + Sync + 'static {
+    let secs = up_to("s", max);
+    move |text| secs(text).map(std::time::Duration::from_secs_f64)
+}
+
+/// Farads (`5mF`, `470uF`, `0.005`).
+pub fn farads(text: &str) -> Result<f64, String> {
+    parse_quantity(text, "F")
+}
+
+/// Ohms (`41`, `1k`, `300ohm`, `24Ω`).
+pub fn ohms(text: &str) -> Result<f64, String> {
+    parse_quantity(text, "ohm")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,6 +106,26 @@ mod tests {
         assert_eq!(parse_quantity("24ohm", "ohm"), Ok(24.0));
         assert_eq!(parse_quantity("24Ω", "ohm"), Ok(24.0));
         assert_eq!(parse_quantity("1k", "ohm"), Ok(1000.0));
+    }
+
+    #[test]
+    fn bounded_quantities_take_every_form_and_name_their_limit() {
+        let secs = up_to("s", 3600.0);
+        assert_eq!(secs("500ms"), Ok(0.5));
+        assert_eq!(secs("2"), Ok(2.0));
+        assert_eq!(secs("1k"), Ok(1000.0));
+        assert_eq!(secs("3600s"), Ok(3600.0));
+        let e = secs("2h").unwrap_err();
+        assert!(e.contains("'2h'"), "{e}");
+        let e = secs("4k").unwrap_err();
+        assert_eq!(e, "'4k' is more than 3600 s");
+        assert_eq!(
+            duration_up_to(10.0)("250ms"),
+            Ok(std::time::Duration::from_millis(250))
+        );
+        assert_eq!(seconds("30"), Ok(30.0));
+        assert_eq!(farads("470uF"), Ok(470e-6));
+        assert_eq!(ohms("1k"), Ok(1000.0));
     }
 
     #[test]

@@ -69,6 +69,9 @@ fn deploy_verifies_and_survives_a_damaged_line() {
             "--simboard",
             "--fault-corrupt",
             "0.01",
+            // Durations read as everywhere else (`--lat-req 500ms`): one SI parser.
+            "--timeout",
+            "500ms",
             "--json",
         ],
     );

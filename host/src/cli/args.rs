@@ -7,7 +7,7 @@ use inas_common::ExecDesign;
 
 use crate::model::Power;
 use crate::network::Dataset;
-use crate::units::parse_quantity;
+use crate::units;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -111,15 +111,7 @@ pub fn parse_designs(s: &str) -> Result<Designs, String> {
         .map(Designs)
 }
 
-pub(super) fn parse_farads(s: &str) -> Result<f64, String> {
-    parse_quantity(s, "F")
-}
-
-pub(super) fn parse_ohms(s: &str) -> Result<f64, String> {
-    parse_quantity(s, "ohm")
-}
-
-fn parse_margin(s: &str) -> Result<f64, String> {
+pub(super) fn parse_margin(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(m) if m > 0.0 && m <= 1.0 => Ok(m),
         _ => Err(format!("'{s}' is not a margin in (0, 1]")),
@@ -146,10 +138,10 @@ pub struct NetArgs {
 #[derive(Clone, Debug, Args)]
 pub struct SupplyArgs {
     /// Storage capacitance in farads, SI prefix allowed (0.005, 5mF, 4700uF) [default: profile's].
-    #[arg(long, value_parser = parse_farads, allow_hyphen_values = true)]
+    #[arg(long, value_parser = units::farads, allow_hyphen_values = true)]
     pub cap: Option<f64>,
     /// Harvester equivalent resistance in ohms [default: profile's].
-    #[arg(long, value_parser = parse_ohms, allow_hyphen_values = true)]
+    #[arg(long, value_parser = units::ohms, allow_hyphen_values = true)]
     pub rehm: Option<f64>,
     /// Fraction of the capacitor's energy one power cycle may spend [default: profile's].
     #[arg(long, value_parser = parse_margin, allow_hyphen_values = true)]

@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::data::cache::{self, Manifest};
 use crate::data::fetch::{self, FetchOptions, Http, Prefer};
 use crate::data::{self, DatasetName, LoadOptions};
+use crate::units;
 
 use super::out::{errln, out, outln};
 use super::EXIT_OK;
@@ -22,13 +23,6 @@ fn parse_fraction(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(f) if (0.0..=0.9).contains(&f) => Ok(f),
         _ => Err(format!("'{s}' is not a fraction in [0, 0.9]")),
-    }
-}
-
-fn parse_seconds(s: &str) -> Result<Duration, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v > 0.0 && v <= 3600.0 => Ok(Duration::from_secs_f64(v)),
-        _ => Err(format!("'{s}' is not a number of seconds in (0, 3600]")),
     }
 }
 
@@ -78,7 +72,7 @@ pub enum DataCommand {
         #[arg(long)]
         force: bool,
         /// Connect and read timeout of each download, in seconds.
-        #[arg(long, default_value = "10", value_parser = parse_seconds)]
+        #[arg(long, default_value = "10", value_parser = units::duration_up_to(3600.0))]
         timeout: Duration,
         #[command(flatten)]
         cache: CacheArgs,

@@ -33,23 +33,10 @@ use crate::model::Platform;
 use crate::planner;
 use crate::profile::Profile;
 use crate::quant::to_q15;
+use crate::units;
 
 /// Exit code when the device or the link failed (no answer, gave up after the tries).
 pub const EXIT_DEVICE: i32 = 3;
-
-fn parse_seconds(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(v),
-        _ => Err(format!("'{s}' is not a number of seconds in (0, 86400]")),
-    }
-}
-
-fn parse_watts(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 && v < 10.0 => Ok(v),
-        _ => Err(format!("'{s}' is not a power in watts in (0, 10)")),
-    }
-}
 
 fn parse_rate(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
@@ -92,7 +79,7 @@ pub struct LinkArgs {
     #[arg(long, default_value = "reference", value_name = "NAME|FILE")]
     pub simboard_profile: String,
     /// Seconds to wait for an answer before sending a request again.
-    #[arg(long, default_value = "2", value_parser = parse_seconds, value_name = "S")]
+    #[arg(long, default_value = "2", value_parser = units::up_to("s", 86_400.0), value_name = "S")]
     pub timeout: f64,
     /// Sends of one request before giving up.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1000))]
@@ -194,7 +181,7 @@ pub struct DeployArgs {
     #[arg(long)]
     pub no_verify: bool,
     /// Seconds the verification run may take.
-    #[arg(long, default_value = "600", value_parser = parse_seconds, value_name = "S")]
+    #[arg(long, default_value = "600", value_parser = units::up_to("s", 86_400.0), value_name = "S")]
     pub run_timeout: f64,
     /// Print one JSON object instead of the summary.
     #[arg(long)]
@@ -250,7 +237,7 @@ pub struct MeasureArgs {
     pub supply: SupplyArgs,
     /// Seconds one inference may take [default: 5x the prediction + 10 s, or 600 s]. With
     /// --harvested, giving it also runs a plan the model says cannot complete.
-    #[arg(long, value_parser = parse_seconds, value_name = "S")]
+    #[arg(long, value_parser = units::up_to("s", 86_400.0), value_name = "S")]
     pub run_timeout: Option<f64>,
     /// Where to write measure.json, samples.csv, layers.csv and latency.svg.
     #[arg(long, short, default_value = "measure-out", value_name = "DIR")]
@@ -287,7 +274,7 @@ pub struct CalibrateArgs {
     /// energy of the profile becomes the matching time at this power. Default with --emulator:
     /// the virtual LaunchPad's datasheet active current at the firmware's clock, at the middle
     /// of the capacitor's window; otherwise the base profile's energies are kept.
-    #[arg(long, value_parser = parse_watts, value_name = "W")]
+    #[arg(long, value_parser = units::up_to("W", 10.0), value_name = "W")]
     pub active_power_w: Option<f64>,
     /// Print the fits as one JSON object instead of the table.
     #[arg(long)]

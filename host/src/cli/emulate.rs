@@ -19,11 +19,10 @@ use inas_sim::bridge::{PaceStats, Paced, Pty, Speed, UartBridge};
 use inas_sim::power::{Capacitor, Harvester, PowerTrace, Supply};
 use inas_sim::{Emulator, Firmware, MachineConfig, Report, RunConfig, SimError};
 
-use super::args::{parse_farads, parse_ohms};
 use super::out::{errln, outln};
 use super::EXIT_OK;
 use crate::profile::Profile;
-use crate::units::parse_quantity;
+use crate::units;
 
 #[derive(Clone, Debug, Args)]
 pub struct EmulateArgs {
@@ -40,10 +39,10 @@ pub struct EmulateArgs {
     #[arg(long, value_name = "X|max", default_value = "1", requires = "pty")]
     pub speed: Speed,
     /// Storage capacitance, SI prefix allowed (5mF, 470uF) [default: profile's].
-    #[arg(long, value_parser = parse_farads, conflicts_with = "continuous")]
+    #[arg(long, value_parser = units::farads, conflicts_with = "continuous")]
     pub cap: Option<f64>,
     /// RC harvester's source resistance in ohms [default: profile's].
-    #[arg(long, value_parser = parse_ohms, conflicts_with_all = ["continuous", "power_trace"])]
+    #[arg(long, value_parser = units::ohms, conflicts_with_all = ["continuous", "power_trace"])]
     pub rehm: Option<f64>,
     /// Harvested power from a CSV trace (time_s,power_w or time_s,current_a,voltage_v)
     /// instead of the RC source.
@@ -59,15 +58,11 @@ pub struct EmulateArgs {
     #[arg(long, value_name = "N")]
     pub max_instructions: Option<u64>,
     /// End the run after this much simulated on-time (e.g. 30, 500ms).
-    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    #[arg(long, value_name = "SECONDS", value_parser = units::seconds)]
     pub max_seconds: Option<f64>,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
-}
-
-fn parse_seconds(s: &str) -> Result<f64, String> {
-    parse_quantity(s, "s")
 }
 
 /// Where the device's energy comes from, validated.

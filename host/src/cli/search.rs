@@ -15,19 +15,7 @@ use crate::planner;
 use crate::runs::{Journal, TrialRecord};
 use crate::search::run::{search, Controller, DataSource, Progress, SearchConfig};
 use crate::search::{Mode, StrategyKind};
-use crate::units::parse_quantity;
-
-fn parse_seconds(s: &str) -> Result<f64, String> {
-    parse_quantity(s, "s")
-}
-
-fn parse_farads(s: &str) -> Result<f64, String> {
-    parse_quantity(s, "F")
-}
-
-fn parse_ohms(s: &str) -> Result<f64, String> {
-    parse_quantity(s, "ohm")
-}
+use crate::units;
 
 /// Every flag is optional so that `--config` can fill it; flags win over the file, the file
 /// over the defaults. On `--resume` the run's own settings are used and only `--trials` may
@@ -69,19 +57,19 @@ pub struct SearchArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Latency requirement, e.g. 30s or 500ms [default: 30s].
-    #[arg(long, value_parser = parse_seconds)]
+    #[arg(long, value_parser = units::seconds)]
     pub lat_req: Option<f64>,
     /// Platform profile: a built-in name or a TOML file [default: reference].
     #[arg(long)]
     pub profile: Option<String>,
     /// Storage capacitance, e.g. 5mF [default: 5mF].
-    #[arg(long, value_parser = parse_farads)]
+    #[arg(long, value_parser = units::farads)]
     pub cap: Option<f64>,
     /// Harvester equivalent resistance, e.g. 41 [default: 41 Ω].
-    #[arg(long, value_parser = parse_ohms)]
+    #[arg(long, value_parser = units::ohms)]
     pub rehm: Option<f64>,
     /// Fraction of the capacitor's energy one power cycle may spend [default: profile's].
-    #[arg(long)]
+    #[arg(long, value_parser = super::args::parse_margin)]
     pub margin: Option<f64>,
     /// Volatile memory for tile buffers, bytes [default: profile's].
     #[arg(long)]
