@@ -32,7 +32,7 @@ use crate::engine::Geo;
 
 pub const MAGIC: [u8; 4] = *b"INPL";
 /// The plan format this build writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 pub const PREAMBLE_LEN: usize = 20;
 /// Most layers a plan may hold (the search spaces produce at most 7). The device decodes the
 /// metadata into a fixed-capacity list, so this bounds its RAM and stack use.
@@ -175,7 +175,22 @@ pub struct PlanMeta {
     pub input: Shape,
     /// Input exponent: real value = q · 2^(input_exp − 15).
     pub input_exp: i8,
+    /// How a raw sample was standardised before training, one entry per input channel (the
+    /// last axis), or none: the host applies it before [`PlanMeta::input_exp`], so a plan alone
+    /// is enough to feed a device what the network was trained on. Devices never read it.
+    pub preprocess: heapless::Vec<Standardize, MAX_CHANNELS>,
     pub layers: heapless::Vec<LayerDesc, MAX_LAYERS>,
+}
+
+/// Most input channels a plan's preprocessing describes.
+pub const MAX_CHANNELS: usize = 16;
+
+/// `x' = (x − mean) / std` for one input channel; f32 values as their IEEE-754 bits, so that a
+/// device decodes them without floating-point code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct Standardize {
+    pub mean_bits: u32,
+    pub std_bits: u32,
 }
 
 /// The fixed-layout start of every plan.
@@ -394,6 +409,7 @@ impl ValidPlan {
             },
             input: Shape { h: 0, w: 0, c: 0 },
             input_exp: 0,
+            preprocess: heapless::Vec::new(),
             layers: heapless::Vec::new(),
         },
         tensor_elements: 0,
@@ -882,6 +898,10 @@ fn check_meta(
     let Some(input_elements) = meta.input.checked_elements().filter(|&n| n != 0) else {
         return Err(PlanError::Input);
     };
+    // Preprocessing, if any, names every input channel.
+    if !meta.preprocess.is_empty() && meta.preprocess.len() != usize::from(meta.input.c) {
+        return Err(PlanError::Input);
+    }
     let mut prev = meta.input;
     let mut fm = input_elements;
     for (index, l) in meta.layers.iter().enumerate() {
@@ -1017,6 +1037,7 @@ pub(crate) mod tests {
             },
             input: sh(8, 1, 2),
             input_exp: 0,
+            preprocess: heapless::Vec::new(),
             layers: heapless::Vec::from_slice(&[conv, gap, fc]).unwrap(),
         };
         (meta, tensors)
@@ -1050,16 +1071,44 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn preprocessing_names_every_input_channel_or_none() {
+        let (meta, tensors) = small_meta();
+        let limits = Limits {
+            vm_bytes: 2048,
+            nvm_bytes: 100_000,
+        };
+        let with = |n: usize| {
+            let mut m = meta.clone();
+            for c in 0..n {
+                m.preprocess
+                    .push(Standardize {
+                        mean_bits: (c as f32).to_bits(),
+                        std_bits: 1f32.to_bits(),
+                    })
+                    .unwrap();
+            }
+            let bytes = bytes_of(&m, &tensors);
+            let decoded = Plan::decode(&bytes).map(|p| p.meta.preprocess.len());
+            (decoded, validate_meta(m, tensors.len() as u32, &limits).err())
+        };
+        // The small plan's input has 2 channels.
+        assert_eq!(with(0), (Ok(0), None));
+        assert_eq!(with(2), (Ok(2), None));
+        assert_eq!(with(1).1, Some(PlanError::Input));
+        assert_eq!(with(3).1, Some(PlanError::Input));
+    }
+
+    #[test]
     fn container_errors_are_typed() {
         let (meta, tensors) = small_meta();
         let good = bytes_of(&meta, &tensors);
         let mut newer = good.clone();
-        newer[4] = 2;
+        newer[4] = 3;
         assert_eq!(
             Plan::decode(&newer),
             Err(PlanError::Version {
-                found: 2,
-                supported: 1
+                found: 3,
+                supported: 2
             })
         );
         let mut bad = good.clone();
@@ -1079,7 +1128,7 @@ pub(crate) mod tests {
         let msg = std::format!("{}", Plan::decode(&newer).unwrap_err());
         assert_eq!(
             msg,
-            "plan format version 2 is not supported (this side reads version 1)"
+            "plan format version 3 is not supported (this side reads version 2)"
         );
     }
 

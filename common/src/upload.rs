@@ -695,14 +695,14 @@ mod tests {
         rx.chunk(&mut nvm, 0, &bytes).unwrap();
         assert_eq!(rx.commit(&LIMITS), Err(UploadError::Crc));
         let mut newer = bytes.clone();
-        newer[4] = 2;
+        newer[4] = 3;
         rx.begin(newer.len() as u32, crc_of(&newer), 4096, STAGING)
             .unwrap();
         assert_eq!(
             rx.chunk(&mut nvm, 0, &newer),
             Err(ChunkError::Upload(UploadError::Plan(PlanError::Version {
-                found: 2,
-                supported: 1
+                found: 3,
+                supported: 2
             })))
         );
         // A refused chunk ends the upload.

@@ -109,12 +109,47 @@ pub fn build(
             c: dim(first, first.n)?,
         },
         input_exp,
+        preprocess: heapless::Vec::new(),
         layers,
     };
     let len =
         plan::encoded_len(&meta, data.len()).map_err(|e| PlanBuildError::Encode(e.to_string()))?;
     let mut out = vec![0u8; len];
     plan::encode(&meta, &data, &mut out).map_err(|e| PlanBuildError::Encode(e.to_string()))?;
+    Ok(out)
+}
+
+/// The plan `bytes` with `norm` (the standardisation its network was trained on) in its
+/// metadata, so that whoever feeds it raw samples needs nothing but the plan
+/// ([`crate::quant::sample_to_q15`]).
+pub fn with_preprocess(
+    bytes: &[u8],
+    norm: &crate::data::Normalization,
+) -> Result<Vec<u8>, PlanBuildError> {
+    let p = plan::Plan::decode(bytes).map_err(|e| PlanBuildError::Encode(e.to_string()))?;
+    let mut meta = p.meta.clone();
+    meta.preprocess.clear();
+    for (&mean, &std) in norm.mean.iter().zip(&norm.std) {
+        meta.preprocess
+            .push(plan::Standardize {
+                mean_bits: mean.to_bits(),
+                std_bits: std.to_bits(),
+            })
+            .map_err(|_| {
+                PlanBuildError::Encode(format!(
+                    "{} input channels; a plan describes at most {}",
+                    norm.mean.len(),
+                    plan::MAX_CHANNELS
+                ))
+            })?;
+    }
+    let tensors: Vec<i16> = (0..p.tensor_elements())
+        .map(|i| p.tensor_value(i))
+        .collect();
+    let len = plan::encoded_len(&meta, tensors.len())
+        .map_err(|e| PlanBuildError::Encode(e.to_string()))?;
+    let mut out = vec![0u8; len];
+    plan::encode(&meta, &tensors, &mut out).map_err(|e| PlanBuildError::Encode(e.to_string()))?;
     Ok(out)
 }
 

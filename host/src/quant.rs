@@ -90,6 +90,23 @@ pub fn to_q15(v: f32, e: i8) -> i16 {
     scaled.clamp(f64::from(i16::MIN), f64::from(i16::MAX)) as i16
 }
 
+/// A raw sample (as the dataset loader gives it) → the plan's Q15 input: the standardisation
+/// the plan carries (none: the sample is used as it is), then its input exponent. The one
+/// conversion every caller that feeds a plan raw data uses.
+pub fn sample_to_q15(meta: &inas_common::plan::PlanMeta, raw: &[f32]) -> Vec<i16> {
+    let pre = &meta.preprocess;
+    raw.iter()
+        .enumerate()
+        .map(|(i, &x)| {
+            let x = match pre.get(i % pre.len().max(1)) {
+                Some(s) => (x - f32::from_bits(s.mean_bits)) / f32::from_bits(s.std_bits),
+                None => x,
+            };
+            to_q15(x, meta.input_exp)
+        })
+        .collect()
+}
+
 /// Q15 with exponent `e` → real value.
 pub fn from_q15(q: i16, e: i8) -> f32 {
     (f64::from(q) * 2f64.powi(i32::from(e) - 15)) as f32

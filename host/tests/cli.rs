@@ -605,7 +605,7 @@ fn bad_plans_and_flags_are_clear_errors() {
     assert_bad(&["simulate", &p("flipped.plan")], "plan CRC mismatch");
     assert_bad(
         &["plan", "show", &p("newer.plan")],
-        "plan format version 9 is not supported (this side reads version 1)",
+        "plan format version 9 is not supported (this side reads version 2)",
     );
     assert_bad(&["plan", "show", &p("short.plan")], "plan truncated");
     assert_bad(&["simulate", &p("missing.plan")], "cannot read plan");

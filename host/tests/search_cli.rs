@@ -422,3 +422,77 @@ fn run_files_honour_the_umask() {
         }
     }
 }
+
+/// A search standardises its inputs with training-split statistics that depend on `--seed` and
+/// `--val-fraction`; its plans carry them, so `measure --dataset` on the best plan, with its own
+/// (default) seed, feeds the device the inputs training saw: the same Q15 accuracy on the same
+/// test samples as the search reported.
+#[test]
+fn a_searched_plan_carries_its_preprocessing_to_measure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    fixture_cache(&d.join("cache"));
+    let mut a = tiny("run", "3");
+    a.extend(["--seed", "7", "--val-fraction", "0.3"].map(String::from));
+    let o = inas(d, &args(&a));
+    assert!(o.status.success(), "{}", text(&o));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&fs::read(d.join("run/summary.json")).unwrap()).unwrap();
+    let test = &summary["test"];
+    let samples = test["samples"].as_u64().unwrap();
+    assert!(samples > 0, "{summary}");
+    let bytes = fs::read(d.join("run/best.plan")).unwrap();
+    let plan = inas_common::plan::Plan::decode(&bytes).unwrap();
+    assert_eq!(plan.meta.preprocess.len(), 9, "one entry per HAR channel");
+
+    let n = samples.to_string();
+    let o = inas(
+        d,
+        &[
+            "measure",
+            "--plan",
+            "run/best.plan",
+            "--simboard",
+            "--dataset",
+            "har",
+            "--cache",
+            "cache",
+            "--samples",
+            &n,
+            "--no-per-layer",
+            "--mode",
+            "cont",
+            "--out",
+            "m",
+            "--json",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!text(&o).contains("warning"), "{}", text(&o));
+    let m: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(m["samples"].as_u64(), Some(samples), "{m}");
+    assert_eq!(
+        m["accuracy"], test["q15_acc"],
+        "measure {m}\nsearch {summary}"
+    );
+    // Sample by sample: the device's logits are the plan's on the inputs as training scaled
+    // them (statistics of the search's own carve).
+    let opts = inas::data::LoadOptions {
+        seed: 7,
+        val_fraction: 0.3,
+        ..Default::default()
+    };
+    let mut splits = inas::data::load(DatasetName::Har, &d.join("cache"), &opts).unwrap();
+    splits.normalize();
+    for (i, s) in m["per_sample"].as_array().unwrap().iter().enumerate() {
+        let input: Vec<i16> = splits
+            .test
+            .sample(i)
+            .iter()
+            .map(|&x| inas::quant::to_q15(x, plan.meta.input_exp))
+            .collect();
+        let want = inas::q15ref::forward(&plan, &input).pop().unwrap();
+        let got: Vec<i16> = serde_json::from_value(s["logits"].clone()).unwrap();
+        assert_eq!(got, want, "sample {i}");
+    }
+}

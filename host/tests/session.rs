@@ -6,7 +6,7 @@ use inas::planner::{self, random_input, random_tensors};
 use inas::q15ref;
 use inas::simdev::{Cut, SimBoard, SimNvm};
 use inas_common::engine::Engine;
-use inas_common::plan::{Plan, PlanError};
+use inas_common::plan::{Plan, PlanError, FORMAT_VERSION};
 use inas_common::session::{Config, ACTIVE_MAGIC, SLOTS_AT};
 use inas_common::upload::HEAD_WORDS;
 use inas_common::wire::{
@@ -167,7 +167,7 @@ fn hello_reports_what_the_device_offers() {
             protocol: 1,
             device: CONFIG.device,
             firmware: CONFIG.firmware,
-            plan_format: 1,
+            plan_format: FORMAT_VERSION,
             vm_bytes: 1024,
             nvm_bytes: area * 2,
             max_plan_bytes: (slot - HEAD_WORDS) * 2,

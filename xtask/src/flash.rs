@@ -349,6 +349,7 @@ mod tests {
             },
             input: Shape { h: 1, w: 1, c: 4 },
             input_exp: 0,
+            preprocess: heapless::Vec::new(),
             layers,
         };
         let tensors: Vec<i16> = (0..10).map(|i| i * 1000).collect();

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, ValueEnum};
+use inas_common::plan::PlanMeta;
 use inas_common::session::LAUNCHPAD;
 use inas_common::wire::RunMode;
 use inas_sim::builds::{firmware_elf, Build};
@@ -32,7 +33,7 @@ use crate::measure::{self, predict, Sample, Setup};
 use crate::model::Platform;
 use crate::planner;
 use crate::profile::Profile;
-use crate::quant::to_q15;
+use crate::quant::{sample_to_q15, to_q15};
 use crate::units;
 
 /// Exit code when the device or the link failed (no answer, gave up after the tries).
@@ -497,12 +498,8 @@ fn sample_json(i: usize, v: &serde_json::Value, classes: u16) -> Result<Sample, 
     Ok(Sample { input, label })
 }
 
-fn samples_of(
-    args: &MeasureArgs,
-    input_len: usize,
-    input_exp: i8,
-    classes: u16,
-) -> Result<Vec<Sample>> {
+fn samples_of(args: &MeasureArgs, meta: &PlanMeta, classes: u16) -> Result<Vec<Sample>> {
+    let input_len = meta.input.elements() as usize;
     let n = args.samples as usize;
     if let Some(path) = &args.inputs {
         let text = std::fs::read_to_string(path)
@@ -546,7 +543,17 @@ fn samples_of(
             ..LoadOptions::default()
         };
         let mut splits = data::load(name, &args.cache.dir()?, &opts)?;
-        splits.normalize();
+        // The plan says how its network's inputs were standardised (a search writes it); a plan
+        // without it gets statistics fitted here, which match training only if the split did.
+        if meta.preprocess.is_empty() {
+            errln!(
+                "warning: the plan does not say how its inputs were standardised; fitting \
+                 {name}'s training split with --seed {} (rebuild the plan with `inas search` to \
+                 carry it)",
+                args.seed
+            );
+            splits.normalize();
+        }
         let test = &splits.test;
         if test.classes != usize::from(classes) {
             bail!(
@@ -563,11 +570,14 @@ fn samples_of(
         }
         return Ok((0..test.len().min(n))
             .map(|i| Sample {
-                input: test
-                    .sample(i)
-                    .iter()
-                    .map(|&x| to_q15(x, input_exp))
-                    .collect(),
+                input: if meta.preprocess.is_empty() {
+                    test.sample(i)
+                        .iter()
+                        .map(|&x| to_q15(x, meta.input_exp))
+                        .collect()
+                } else {
+                    sample_to_q15(meta, test.sample(i))
+                },
                 label: Some(test.y[i]),
             })
             .collect());
@@ -585,12 +595,7 @@ pub fn measure(args: MeasureArgs) -> Result<i32> {
     let (_, valid) = plans::validated(&args.plan, &bytes)?;
     let meta = valid.meta();
     let classes = meta.layers.last().map_or(0, |l| l.output.c);
-    let samples = samples_of(
-        &args,
-        meta.input.elements() as usize,
-        meta.input_exp,
-        classes,
-    )?;
+    let samples = samples_of(&args, meta, classes)?;
     let mode = match args.mode {
         ModeArg::Int => RunMode::Intermittent,
         ModeArg::Cont => RunMode::Continuous,

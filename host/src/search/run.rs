@@ -380,6 +380,7 @@ pub fn search(
                 &train_set,
                 &val_set,
                 &calibration,
+                splits.normalization.as_ref(),
                 &journal,
                 progress,
                 started,
@@ -431,6 +432,7 @@ fn run_trial(
     train_set: &Samples<'_>,
     val_set: &Samples<'_>,
     calibration: &[Vec<f32>],
+    preprocess: Option<&data::Normalization>,
     journal: &Journal,
     progress: &mut dyn Progress,
     started: Instant,
@@ -510,7 +512,12 @@ fn run_trial(
                 val_set,
             )?;
             record.timings.quantize_s = t_q.elapsed().as_secs_f64();
-            journal.save_plan(trial, &q.plan)?;
+            // The plan carries the standardisation its inputs had in training.
+            let plan = match preprocess {
+                Some(norm) => planner::with_preprocess(&q.plan, norm)?,
+                None => q.plan.clone(),
+            };
+            journal.save_plan(trial, &plan)?;
             record.outcome = TrialOutcome::Trained {
                 float_acc: trained.val_acc,
                 q15_acc: q.accuracy(),
