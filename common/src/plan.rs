@@ -1089,7 +1089,10 @@ pub(crate) mod tests {
             }
             let bytes = bytes_of(&m, &tensors);
             let decoded = Plan::decode(&bytes).map(|p| p.meta.preprocess.len());
-            (decoded, validate_meta(m, tensors.len() as u32, &limits).err())
+            (
+                decoded,
+                validate_meta(m, tensors.len() as u32, &limits).err(),
+            )
         };
         // The small plan's input has 2 channels.
         assert_eq!(with(0), (Ok(0), None));

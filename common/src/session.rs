@@ -524,7 +524,9 @@ impl Session {
     /// cycle; the caller then goes on with [`Session::step`] without host help.
     #[inline(never)]
     pub fn boot<D: Device>(&mut self, dev: &mut D) -> Result<(), DevError<D>> {
-        self.rx = PlanReceiver::new();
+        // Only the upload state: rebuilding the receiver would also rewrite its head buffer,
+        // most of a kilobyte of FRAM, at every boot.
+        self.rx.abandon();
         self.active = None;
         self.running = false;
         self.mark = dev.cycles();
