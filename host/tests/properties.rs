@@ -318,3 +318,36 @@ fn a_constant_power_profile_explores() {
     .unwrap_err();
     assert!(e.to_string().contains("RC source"), "{e}");
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    /// The model's VM for a design (constraint C0) is what the plan's check charges for it, and
+    /// the engine's tile buffers fit inside it, for every design the explorer picks: one rule,
+    /// three places that must agree (`model`, `plan::vm_need_bytes`, the engine's `Geo`).
+    #[test]
+    fn the_models_vm_is_the_plans_and_the_engine_fits_in_it(
+        (_ds, net) in net_strategy(&[Dataset::Har, Dataset::Kws, Dataset::Cifar]),
+        cap in 0.001f64..0.01, rehm in 20.0f64..100.0,
+        vm in prop::sample::select(vec![1024u64, 2048, 4096]),
+    ) {
+        let profile = Profile::load("msp430fr5994-emu").unwrap();
+        let p = platform(&profile, cap, rehm, 0.55, vm);
+        let Ok(explored) = explore_network(&p, &net, Power::Int) else {
+            return Ok(());
+        };
+        if explored.infeasible.is_some() {
+            return Ok(());
+        }
+        let designs: Vec<ExecDesign> = explored.layers.iter().map(|l| l.design.exec()).collect();
+        let target = inas::planner::target(vm, 1 << 24, "msp430fr5994-emu");
+        let tensors = inas::planner::random_tensors(&net, 1);
+        let bytes = inas::planner::build(&net, &designs, &tensors, 0, target, 1).unwrap();
+        let (_, valid) = inas::planner::open(&bytes).unwrap();
+        for ((l, desc), geo) in explored.layers.iter().zip(valid.layers()).zip(valid.geos()) {
+            let plan_vm = u64::from(inas_common::plan::vm_need_bytes(desc));
+            prop_assert_eq!(l.design.vm_bytes(), plan_vm, "{:?}", desc.design);
+            prop_assert!(2 * u64::from(geo.vm_words()) <= plan_vm, "{:?}", desc.design);
+        }
+    }
+}
