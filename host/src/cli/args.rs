@@ -69,6 +69,15 @@ pub enum PowerArg {
     Cont,
 }
 
+impl From<PowerArg> for inas_common::wire::RunMode {
+    fn from(p: PowerArg) -> Self {
+        match p {
+            PowerArg::Int => Self::Intermittent,
+            PowerArg::Cont => Self::Continuous,
+        }
+    }
+}
+
 impl From<PowerArg> for Power {
     fn from(p: PowerArg) -> Power {
         match p {

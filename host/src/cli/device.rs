@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use inas_common::plan::PlanMeta;
 use inas_common::session::LAUNCHPAD;
 use inas_common::wire::RunMode;
@@ -14,7 +14,7 @@ use inas_sim::power::Supply;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use super::args::SupplyArgs;
+use super::args::{PowerArg, SupplyArgs};
 use super::data::CacheArgs;
 use super::out::{errln, outln};
 use super::{plans, EXIT_INFEASIBLE, EXIT_OK};
@@ -189,14 +189,6 @@ pub struct DeployArgs {
     pub json: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ModeArg {
-    /// One preservation batch per power cycle, then a software power-down (the paper's contract).
-    Int,
-    /// Run to the end.
-    Cont,
-}
-
 #[derive(Clone, Debug, Args)]
 pub struct MeasureArgs {
     /// The plan to deploy and measure.
@@ -205,7 +197,8 @@ pub struct MeasureArgs {
     #[command(flatten)]
     pub link: LinkArgs,
     /// Test samples from a cached dataset's test split (`inas data fetch` fills the cache),
-    /// standardised with the training split's statistics and quantized to the plan's input.
+    /// standardised as the plan says its network was trained (a search writes that into every
+    /// plan) and quantized to the plan's input.
     #[arg(long, value_name = "NAME", conflicts_with = "inputs")]
     pub dataset: Option<DatasetName>,
     #[command(flatten)]
@@ -220,9 +213,10 @@ pub struct MeasureArgs {
     /// Seed of the sample choice and of random inputs.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Run mode on the device.
+    /// Run mode on the device: int, one preservation batch per power cycle and then a software
+    /// power-down (the paper's contract); cont, run to the end.
     #[arg(long, value_enum, default_value = "int")]
-    pub mode: ModeArg,
+    pub mode: PowerArg,
     /// Skip the per-layer measurement (it deploys and runs each layer prefix once).
     #[arg(long)]
     pub no_per_layer: bool,
@@ -596,10 +590,7 @@ pub fn measure(args: MeasureArgs) -> Result<i32> {
     let meta = valid.meta();
     let classes = meta.layers.last().map_or(0, |l| l.output.c);
     let samples = samples_of(&args, meta, classes)?;
-    let mode = match args.mode {
-        ModeArg::Int => RunMode::Intermittent,
-        ModeArg::Cont => RunMode::Continuous,
-    };
+    let mode = RunMode::from(args.mode);
     let profile = Profile::load(&args.supply.profile)?;
     let predicted = predict::predict(
         &profile,

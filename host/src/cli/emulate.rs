@@ -16,7 +16,7 @@ use std::sync::Arc;
 use anyhow::{anyhow, Context, Result};
 use clap::Args;
 use inas_sim::bridge::{PaceStats, Paced, Pty, Speed, UartBridge};
-use inas_sim::power::{Capacitor, Harvester, PowerTrace, Supply};
+use inas_sim::power::{Harvester, PowerTrace, Supply};
 use inas_sim::{Emulator, Firmware, MachineConfig, Report, RunConfig, SimError};
 
 use super::out::{errln, outln};
@@ -83,11 +83,7 @@ impl Power {
                 &profile, args.cap, args.rehm,
             )?));
         };
-        let cap = Capacitor {
-            capacitance_f: args.cap.unwrap_or(profile.supply.capacitance_f),
-            v_on: profile.supply.v_on,
-            v_off: profile.supply.v_off,
-        };
+        let cap = crate::device::emulator::capacitor(&profile, args.cap);
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
         let harvester = Harvester::Trace(PowerTrace::from_csv(&path.display().to_string(), &text)?);

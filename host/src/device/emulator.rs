@@ -22,11 +22,7 @@ use crate::supply::Harvester as ProfileHarvester;
 /// The emulated board's supply: the profile's capacitor thresholds and RC harvester, with
 /// `cap`/`rehm` overriding its capacitance and source resistance.
 pub fn supply(profile: &Profile, cap: Option<f64>, rehm: Option<f64>) -> Result<Supply> {
-    let capacitor = Capacitor {
-        capacitance_f: cap.unwrap_or(profile.supply.capacitance_f),
-        v_on: profile.supply.v_on,
-        v_off: profile.supply.v_off,
-    };
+    let capacitor = capacitor(profile, cap);
     let harvester = match profile.harvester {
         ProfileHarvester::Rc(rc) => Harvester::Rc {
             v_source: rc.v_sup,
@@ -43,6 +39,16 @@ pub fn supply(profile: &Profile, cap: Option<f64>, rehm: Option<f64>) -> Result<
         }
     };
     Ok(Supply::new(capacitor, harvester)?)
+}
+
+/// The profile's capacitor (its thresholds; `cap` overriding its capacitance) as the emulator
+/// models it: the one conversion of a profile's storage into the emulator's terms.
+pub fn capacitor(profile: &Profile, cap: Option<f64>) -> Capacitor {
+    Capacitor {
+        capacitance_f: cap.unwrap_or(profile.supply.capacitance_f),
+        v_on: profile.supply.v_on,
+        v_off: profile.supply.v_off,
+    }
 }
 
 #[derive(Default)]
