@@ -91,7 +91,10 @@ const IDLE: u16 = 0;
 /// An input was written since the last run.
 const INPUT: u16 = 0x1A7A;
 const RUNNING: u16 = 0x52C1;
+/// The run finished; its result has not been seen to leave the device yet.
 const DONE: u16 = 0xD0DE;
+/// The run finished and its result went out whole ([`Session::result_sent`]).
+const REPORTED: u16 = 0x5E47;
 
 /// The plan area (NVM words from [`SLOTS_AT`] to [`Config::nvm_words`]) holds two plan slots
 /// and one scratch region. Slot 0 keeps its head at the area's start with its tensors after it;
@@ -691,7 +694,8 @@ impl Session {
                 Some((_, plan)) => {
                     let c = Counters::read(dev)?;
                     let header = Header::read(dev)?;
-                    if header.state == DONE && header.plan_id == plan.meta().plan_id {
+                    let finished = header.state == DONE || header.state == REPORTED;
+                    if finished && header.plan_id == plan.meta().plan_id {
                         // The result went out as the supply died, or the line lost it: the
                         // outputs and counters are still in NVM.
                         return Ok(Some(DeviceMsg::Result(stored_result(dev, plan, &c)?)));
@@ -973,6 +977,33 @@ impl Session {
                 )))
             }
         }
+    }
+
+    /// The result of a run that finished but whose result may not have left the device (the
+    /// supply died while it was sent): a device sends it at boot, when its capacitor is full,
+    /// then calls [`Session::result_sent`]. A host may see it twice; it is the same result.
+    pub fn pending_result<D: Device>(
+        &mut self,
+        dev: &mut D,
+    ) -> Result<Option<DeviceMsg>, DevError<D>> {
+        let Some((_, plan)) = active_plan(&self.plans, self.active) else {
+            return Ok(None);
+        };
+        let header = Header::read(dev)?;
+        if header.state != DONE || header.plan_id != plan.meta().plan_id {
+            return Ok(None);
+        }
+        let c = Counters::read(dev)?;
+        Ok(Some(DeviceMsg::Result(stored_result(dev, plan, &c)?)))
+    }
+
+    /// The device finished sending a result (all of it left the UART): it is not sent again at
+    /// the next boot. The result stays available to `Status`.
+    pub fn result_sent<D: Device>(&mut self, dev: &mut D) -> Result<(), DevError<D>> {
+        if Header::read(dev)?.state == DONE {
+            Header::write_state(dev, REPORTED)?;
+        }
+        Ok(())
     }
 
     /// Ends a run the device cannot go on with (its NVM refused an access): the run is dropped

@@ -151,9 +151,17 @@ mod serve {
     ) -> ! {
         let mut decoder = FrameDecoder::new();
         let mut byte = [0u8; 1];
+        // A result that a brown-out may have cut as it was sent goes out again first, now that
+        // the capacitor is full.
+        if !session.running() {
+            resend_result(session, dev, io);
+        }
         loop {
             // A run (armed at boot or by a frame) goes to its end before the UART is read
-            // again; either way at most one reply, sent from one place.
+            // again; either way at most one reply, sent from one place. UCA0RXBUF holds one
+            // byte: each must be taken within a character time (694 cycles at 8 MHz and
+            // 115200 baud), so nothing large moves per byte here (a `DeviceMsg` kept across
+            // iterations once made every frame arrive broken).
             let reply = if session.running() {
                 finish_run(session, dev, vm, io)
             } else {
@@ -173,7 +181,23 @@ mod serve {
             };
             if let Some(msg) = reply {
                 send(io, &msg);
+                if matches!(msg, DeviceMsg::Result(_)) {
+                    // Out of the UART whole: not sent again at the next boot.
+                    let _ = io.flush();
+                    let _ = session.result_sent(dev);
+                }
             }
+        }
+    }
+
+    #[inline(never)]
+    fn resend_result<S: Write>(session: &mut Session, dev: &mut board::Board, io: &mut S) {
+        if let Ok(Some(msg)) = session.pending_result(dev) {
+            // A delimiter first: it ends the cut copy in the host's decoder.
+            let _ = io.write_all(&[0]);
+            send(io, &msg);
+            let _ = io.flush();
+            let _ = session.result_sent(dev);
         }
     }
 }

@@ -634,6 +634,12 @@ impl SimBoard {
     pub fn session(&self) -> Option<&Session> {
         self.session.as_ref()
     }
+
+    /// The booted session with its NVM, for calls a device's main loop makes itself (such as
+    /// [`Session::pending_result`]).
+    pub fn session_mut(&mut self) -> Option<(&mut Session, &mut SimNvm)> {
+        self.session.as_mut().map(|s| (s, &mut self.nvm))
+    }
 }
 
 fn send(msg: &DeviceMsg, out: &mut Vec<u8>) {

@@ -210,6 +210,31 @@ fn continuous_run_equals_the_reference() {
     assert_eq!(again.logits, r.logits);
 }
 
+/// A finished run's result is pending until the device says it left whole: a device sends a
+/// pending result at boot (a brown-out may have cut it). Sent, it is no longer pending, and
+/// `Status` still answers with it; a new input ends it.
+#[test]
+fn a_result_is_pending_until_sent() {
+    let (mut board, _, input) = ready(5);
+    let r = result(board.exchange(&HostMsg::Run {
+        mode: RunMode::Continuous,
+    }));
+    let (s, nvm) = board.session_mut().unwrap();
+    assert_eq!(
+        s.pending_result(nvm).unwrap(),
+        Some(DeviceMsg::Result(r.clone()))
+    );
+    s.result_sent(nvm).unwrap();
+    assert_eq!(s.pending_result(nvm).unwrap(), None);
+    assert_eq!(
+        one(board.exchange(&HostMsg::Status)),
+        DeviceMsg::Result(r.clone())
+    );
+    write_input(&mut board, &input);
+    let (s, nvm) = board.session_mut().unwrap();
+    assert_eq!(s.pending_result(nvm).unwrap(), None);
+}
+
 #[test]
 fn intermittent_run_powers_down_after_every_batch() {
     let (mut board, bytes, input) = ready(3);
