@@ -623,12 +623,7 @@ impl<'p> Engine<'p> {
             seq: w[4 * k + 3] as u16,
         };
         let (a, b) = (slot(0), slot(1));
-        // The two slots' sequence numbers differ by one; compare with wrap-around.
-        Ok(if (a.seq.wrapping_sub(b.seq) as i16) > 0 {
-            a
-        } else {
-            b
-        })
+        Ok(if newer(a.seq, b.seq) { a } else { b })
     }
 
     fn commit<N: Nvm>(
@@ -720,6 +715,13 @@ impl<'p> Engine<'p> {
         }
         Ok(batches)
     }
+}
+
+/// Whether sequence word `a` is newer than `b`, for records kept in two slots written in turn
+/// (the footprint, the session's counters and upload record): their sequence numbers differ by
+/// one, so they compare with wrap-around.
+pub(crate) fn newer(a: u16, b: u16) -> bool {
+    (a.wrapping_sub(b) as i16) > 0
 }
 
 /// Quotient and remainder in one call (the MSP430 divides in software: one division, not two).

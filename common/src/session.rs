@@ -22,7 +22,7 @@
 //! are kept twice: the scratch is shared, so an upload that reaches the active plan's scratch
 //! ends its run first.
 
-use crate::engine::{Block, Blocks, Engine, EngineError, Mac, Nvm, Step};
+use crate::engine::{newer, Block, Blocks, Engine, EngineError, Mac, Nvm, Step};
 use crate::plan::{Limits, ValidPlan, FOOTPRINT_SLOT_WORDS, FORMAT_VERSION};
 use crate::q15::{MacTile, Window};
 use crate::upload::{ChunkError, PlanReceiver, Resume, UploadError, HEAD_WORDS};
@@ -230,11 +230,7 @@ impl Counters {
         };
         let (a, b) = (slot(0), slot(1));
         // As the engine's footprint: the slot with the newer sequence word is complete.
-        Ok(if (a.seq.wrapping_sub(b.seq) as i16) > 0 {
-            a
-        } else {
-            b
-        })
+        Ok(if newer(a.seq, b.seq) { a } else { b })
     }
 
     /// Writes the next version into the other slot, sequence word last.
@@ -298,11 +294,7 @@ impl UploadRecord {
             }
         };
         let (a, b) = (record(0), record(1));
-        Ok(if (a.seq.wrapping_sub(b.seq) as i16) > 0 {
-            a
-        } else {
-            b
-        })
+        Ok(if newer(a.seq, b.seq) { a } else { b })
     }
 
     /// Writes `point` (or, `None`, no upload) into the record after `self`, sequence last;
@@ -734,11 +726,7 @@ impl Session {
             && saved.point.next > 0
             && saved.point.next <= len
             && len <= self.derived.max_plan_bytes;
-        let (at, below) = if staging == 0 {
-            (head_at + HEAD_WORDS, None)
-        } else {
-            (head_at, Some(head_at))
-        };
+        let (at, below) = self.staging_place(staging);
         if same && self.rx.resume(dev, &saved.point, head_at, at, below)? {
             self.make_room(dev, len.div_ceil(2))?;
             return Ok(Some(DeviceMsg::Ack {
@@ -764,10 +752,8 @@ impl Session {
     #[inline(never)]
     fn spare_scratch<D: Device>(&mut self, dev: &mut D) -> Result<(), DevError<D>> {
         self.upload = UploadRecord::read(dev)?;
-        let area = self.derived.nvm_words - SLOTS_AT - 2 * HEAD_WORDS;
-        let used = active_plan(&self.plans, self.active).map_or(0, |(_, p)| p.layout().total_words);
         let upload = self.upload.point.len.div_ceil(2);
-        if upload != 0 && upload.saturating_add(used) > area {
+        if upload != 0 && self.reaches_scratch(upload) {
             self.forget_upload(dev)?;
         }
         Ok(())
@@ -803,10 +789,9 @@ impl Session {
         crc: u32,
     ) -> Result<Result<(), UploadError>, DevError<D>> {
         let max = self.derived.max_plan_bytes;
-        let begun = if slot & 1 == 0 {
-            self.rx.begin(len, crc, max, SLOTS_AT + HEAD_WORDS)
-        } else {
-            self.rx.begin_below(len, crc, max, self.slot_at(1))
+        let begun = match self.staging_place(slot) {
+            (at, None) => self.rx.begin(len, crc, max, at),
+            (_, Some(end)) => self.rx.begin_below(len, crc, max, end),
         };
         if begun.is_ok() {
             self.make_room(dev, len.div_ceil(2))?;
@@ -819,13 +804,30 @@ impl Session {
     /// scratch, its run and input end first. Its head and tensors they never reach (both lie
     /// within half the area).
     fn make_room<D: Device>(&mut self, dev: &mut D, words: u32) -> Result<(), DevError<D>> {
-        let area = self.derived.nvm_words - SLOTS_AT - 2 * HEAD_WORDS;
-        let used = active_plan(&self.plans, self.active).map_or(0, |(_, p)| p.layout().total_words);
-        if words.saturating_add(used) > area {
+        if self.reaches_scratch(words) {
             self.running = false;
             Header::write_state(dev, IDLE)?;
         }
         Ok(())
+    }
+
+    /// Whether `words` written into the staging slot from its edge of the plan area may reach
+    /// the active plan's scratch (the area less the active plan's whole layout).
+    fn reaches_scratch(&self, words: u32) -> bool {
+        let area = self.derived.nvm_words - SLOTS_AT - 2 * HEAD_WORDS;
+        let used = active_plan(&self.plans, self.active).map_or(0, |(_, p)| p.layout().total_words);
+        words.saturating_add(used) > area
+    }
+
+    /// Where an upload into `slot` puts its tensors: from a word on (slot 0, after its head), or
+    /// ending below its head (slot 1: where they start, the preamble says).
+    fn staging_place(&self, slot: u8) -> (u32, Option<u32>) {
+        let head_at = self.slot_at(slot);
+        if slot & 1 == 0 {
+            (head_at + HEAD_WORDS, None)
+        } else {
+            (head_at, Some(head_at))
+        }
     }
 
     /// Marks a slot's decoded plan stale, before it or the head it mirrors changes.
