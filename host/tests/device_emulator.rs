@@ -43,6 +43,44 @@ fn board_client() -> Client<EmulatorLink> {
     Client::new(link, opts)
 }
 
+/// A plan of `space` at `arch` with random weights and the explorer's designs for `cap` behind
+/// `rehm` under `profile`.
+fn random_plan(
+    profile: &Profile,
+    space: &inas::network::SearchSpace,
+    arch: &[u32],
+    (cap, rehm): (f64, f64),
+    seed: u64,
+) -> Vec<u8> {
+    let overrides = inas::model::Overrides {
+        capacitance_f: Some(cap),
+        r_ohm: Some(rehm),
+        ..Default::default()
+    };
+    planner::random_plan(
+        profile,
+        overrides,
+        space,
+        arch,
+        inas::model::Power::Int,
+        seed,
+    )
+    .unwrap()
+}
+
+/// Writes a seeded input, runs `bytes` (deployed) continuously, and checks the board's logits
+/// against the host engine's.
+fn runs_with_the_host_logits(c: &mut Client<EmulatorLink>, bytes: &[u8], seed: u64) {
+    let (_, valid) = planner::open(bytes).unwrap();
+    let input = random_input(valid.meta().input.elements() as usize, seed);
+    let want = host_logits(bytes, &input).unwrap();
+    c.write_input(&input).unwrap();
+    let r = c
+        .run(RunMode::Continuous, valid.layers().len() as u16)
+        .unwrap();
+    assert_eq!(r.result.logits.to_vec(), want);
+}
+
 /// A HAR-shaped plan with 96 rows, batches of one tile per power cycle.
 fn plan() -> Vec<u8> {
     let mut space = HAR;
@@ -201,21 +239,13 @@ fn the_built_in_firmware_profile_predicts_the_firmware() {
 /// engine's logits; so does the same plan uploaded again, into the other slot.
 #[test]
 fn the_papers_cifar_network_fits_and_runs_on_the_firmware() {
-    let overrides = inas::model::Overrides {
-        capacitance_f: Some(5e-3),
-        r_ohm: Some(41.0),
-        ..Default::default()
-    };
-    let profile = Profile::load("msp430fr5994-emu").unwrap();
-    let cifar = planner::random_plan(
-        &profile,
-        overrides,
+    let cifar = random_plan(
+        &Profile::load("msp430fr5994-emu").unwrap(),
         &inas::network::CIFAR,
         &[3, 8, 5, 24, 3, 24, 5, 16, 5, 16],
-        inas::model::Power::Int,
+        (5e-3, 41.0),
         1,
-    )
-    .unwrap();
+    );
     let mut c = board_client();
     let caps = c.hello().unwrap();
     let (_, valid) = planner::open(&cifar).unwrap();
@@ -228,13 +258,7 @@ fn the_papers_cifar_network_fits_and_runs_on_the_firmware() {
     for _ in 0..2 {
         let d = c.deploy(&cifar, &mut |_, _| {}).unwrap();
         assert_eq!(d.plan_id, 1);
-        let input = random_input(valid.meta().input.elements() as usize, 11);
-        let want = host_logits(&cifar, &input).unwrap();
-        c.write_input(&input).unwrap();
-        let r = c
-            .run(RunMode::Continuous, valid.layers().len() as u16)
-            .unwrap();
-        assert_eq!(r.result.logits.to_vec(), want);
+        runs_with_the_host_logits(&mut c, &cifar, 11);
     }
 }
 
@@ -243,20 +267,13 @@ fn the_papers_cifar_network_fits_and_runs_on_the_firmware() {
 /// wrote the plan's tail over its head ("check 0x020000", bad magic, at byte 65,472).
 #[test]
 fn a_plan_past_64_kb_deploys_and_runs_on_the_firmware() {
-    let overrides = inas::model::Overrides {
-        capacitance_f: Some(5e-3),
-        r_ohm: Some(41.0),
-        ..Default::default()
-    };
-    let bytes = planner::random_plan(
+    let bytes = random_plan(
         &Profile::reference(),
-        overrides,
         &inas::network::KWS,
         &[64, 96, 48, 128],
-        inas::model::Power::Int,
+        (5e-3, 41.0),
         5,
-    )
-    .unwrap();
+    );
     assert!(bytes.len() > 65_536 + 4_096, "{} B", bytes.len());
     let mut c = board_client();
     c.hello().unwrap();
@@ -266,14 +283,7 @@ fn a_plan_past_64_kb_deploys_and_runs_on_the_firmware() {
         .unwrap();
     assert_eq!(d.plan_id, 5);
     assert_eq!(seen as usize, bytes.len());
-    let (_, valid) = planner::open(&bytes).unwrap();
-    let input = random_input(valid.meta().input.elements() as usize, 7);
-    let want = host_logits(&bytes, &input).unwrap();
-    c.write_input(&input).unwrap();
-    let r = c
-        .run(RunMode::Continuous, valid.layers().len() as u16)
-        .unwrap();
-    assert_eq!(r.result.logits.to_vec(), want);
+    runs_with_the_host_logits(&mut c, &bytes, 7);
 }
 
 /// The link's clock is the board's simulated clock, whatever the host's speed: a host that
@@ -317,20 +327,13 @@ fn simulated_time_does_not_depend_on_the_hosts_speed() {
 /// with the host engine's logits.
 #[test]
 fn an_upload_cut_by_brown_outs_goes_on_where_it_stood() {
-    let overrides = inas::model::Overrides {
-        capacitance_f: Some(470e-6),
-        r_ohm: Some(300.0),
-        ..Default::default()
-    };
-    let bytes = planner::random_plan(
+    let bytes = random_plan(
         &Profile::reference(),
-        overrides,
         &HAR,
         &[5, 16, 5, 24, 5, 16],
-        inas::model::Power::Int,
+        (470e-6, 300.0),
         3,
-    )
-    .unwrap();
+    );
     let link = EmulatorLink::start(&board_elf(), None).unwrap();
     let opts = Options {
         reply_timeout: Duration::from_millis(200),
@@ -359,11 +362,5 @@ fn an_upload_cut_by_brown_outs_goes_on_where_it_stood() {
 
     // Back on USB power: the plan runs.
     c.link_mut().set_supply(None).unwrap();
-    let input = random_input(valid.meta().input.elements() as usize, 4);
-    let want = host_logits(&bytes, &input).unwrap();
-    c.write_input(&input).unwrap();
-    let r = c
-        .run(RunMode::Continuous, valid.layers().len() as u16)
-        .unwrap();
-    assert_eq!(r.result.logits.to_vec(), want);
+    runs_with_the_host_logits(&mut c, &bytes, 4);
 }

@@ -104,6 +104,41 @@ fn upload(board: &mut SimBoard, bytes: &[u8]) -> DeviceMsg {
     one(board.exchange(&HostMsg::PlanCommit))
 }
 
+/// The frames of a whole upload of `bytes` (begin, every chunk and, with `commit`, the commit),
+/// as the wire carries them.
+fn upload_frames(bytes: &[u8], commit: bool) -> Vec<u8> {
+    let crc32 = u32::from_le_bytes(bytes[16..20].try_into().unwrap());
+    let mut frames = vec![];
+    let mut push = |m: &HostMsg| {
+        let mut f = [0u8; MAX_FRAME];
+        let n = encode_message(m, &mut f).unwrap();
+        frames.extend_from_slice(&f[..n]);
+    };
+    push(&HostMsg::PlanBegin {
+        len: bytes.len() as u32,
+        crc32,
+    });
+    for (i, chunk) in bytes.chunks(MAX_CHUNK).enumerate() {
+        push(&HostMsg::PlanChunk {
+            offset: (i * MAX_CHUNK) as u32,
+            data: chunk,
+        });
+    }
+    if commit {
+        push(&HostMsg::PlanCommit);
+    }
+    frames
+}
+
+/// NVM writes a fresh board makes to store `plans`, one after the other.
+fn writes_after(plans: &[&[u8]]) -> u64 {
+    let mut b = SimBoard::new(CONFIG);
+    for p in plans {
+        upload(&mut b, p);
+    }
+    b.nvm.writes
+}
+
 fn write_input(board: &mut SimBoard, input: &[i16]) {
     let bytes: Vec<u8> = input.iter().flat_map(|v| v.to_le_bytes()).collect();
     for (i, chunk) in bytes.chunks(MAX_CHUNK).enumerate() {
@@ -310,17 +345,7 @@ fn a_power_failure_during_an_upload_never_loses_the_good_plan() {
     let old = plan(1, 1);
     let new = plan(2, 2);
     let input = input_for(&old, 3);
-    let start = {
-        let mut b = SimBoard::new(CONFIG);
-        upload(&mut b, &old);
-        b.nvm.writes
-    };
-    let end = {
-        let mut b = SimBoard::new(CONFIG);
-        upload(&mut b, &old);
-        upload(&mut b, &new);
-        b.nvm.writes
-    };
+    let (start, end) = (writes_after(&[&old]), writes_after(&[&old, &new]));
     let (mut saw_old, mut saw_new) = (false, false);
     // The last index strikes nowhere: the upload completes.
     for w in start..=end {
@@ -328,25 +353,7 @@ fn a_power_failure_during_an_upload_never_loses_the_good_plan() {
         upload(&mut board, &old);
         let mut armed = (w < end).then_some(Cut { write: w, keep: 0 });
         board.cuts(move |_| armed.take());
-        let crc32 = u32::from_le_bytes(new[16..20].try_into().unwrap());
-        let mut frames = vec![];
-        let mut push = |m: &HostMsg| {
-            let mut f = [0u8; MAX_FRAME];
-            let n = encode_message(m, &mut f).unwrap();
-            frames.extend_from_slice(&f[..n]);
-        };
-        push(&HostMsg::PlanBegin {
-            len: new.len() as u32,
-            crc32,
-        });
-        for (i, chunk) in new.chunks(MAX_CHUNK).enumerate() {
-            push(&HostMsg::PlanChunk {
-                offset: (i * MAX_CHUNK) as u32,
-                data: chunk,
-            });
-        }
-        push(&HostMsg::PlanCommit);
-        board.receive(&frames);
+        board.receive(&upload_frames(&new, true));
         assert_eq!(board.nvm.failures, u64::from(w < end), "cut at write {w}");
         let id = board.session().unwrap().plan_id();
         let stored = match id {
@@ -376,17 +383,7 @@ fn an_upload_cut_by_a_power_failure_continues_where_it_stood() {
     let len = new.len() as u32;
     let crc32 = u32::from_le_bytes(new[16..20].try_into().unwrap());
     let begin = HostMsg::PlanBegin { len, crc32 };
-    let start = {
-        let mut b = SimBoard::new(CONFIG);
-        upload(&mut b, &old);
-        b.nvm.writes
-    };
-    let end = {
-        let mut b = SimBoard::new(CONFIG);
-        upload(&mut b, &old);
-        upload(&mut b, &new);
-        b.nvm.writes
-    };
+    let (start, end) = (writes_after(&[&old]), writes_after(&[&old, &new]));
     let mut furthest = 0;
     for w in start..end {
         let mut board = SimBoard::new(CONFIG);
@@ -397,20 +394,7 @@ fn an_upload_cut_by_a_power_failure_continues_where_it_stood() {
             keep: (w % 2) as usize,
         });
         board.cuts(move |_| armed.take());
-        let mut frames = vec![];
-        let mut push = |m: &HostMsg| {
-            let mut f = [0u8; MAX_FRAME];
-            let n = encode_message(m, &mut f).unwrap();
-            frames.extend_from_slice(&f[..n]);
-        };
-        push(&begin);
-        for (i, chunk) in new.chunks(MAX_CHUNK).enumerate() {
-            push(&HostMsg::PlanChunk {
-                offset: (i * MAX_CHUNK) as u32,
-                data: chunk,
-            });
-        }
-        board.receive(&frames);
+        board.receive(&upload_frames(&new, false));
         if board.nvm.failures == 0 {
             // Past the chunks' writes (the rest are the commit's).
             assert!(w > start + 100, "no write to cut at {w}");
