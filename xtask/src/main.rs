@@ -146,5 +146,50 @@ fn ci() -> Result<()> {
         eprintln!("xtask: cargo-nextest not found, using cargo test");
         test.args(["test", "--workspace", "--no-fail-fast"]);
     }
-    run(test)
+    let slurm = SlurmCluster::start();
+    if let Some(c) = &slurm {
+        test.env("INAS_TEST_SLURM_CONF", &c.conf);
+    }
+    let result = run(test);
+    if let Some(c) = slurm {
+        c.stop();
+    }
+    result
+}
+
+/// The single-node Slurm the executor tests submit to (scripts/slurm-test-cluster.sh): started
+/// for the test run, stopped after it. Where it cannot start (not root, no apt), the Slurm
+/// tests say they did not run and the rest of the suite runs.
+struct SlurmCluster {
+    dir: PathBuf,
+    conf: PathBuf,
+}
+
+impl SlurmCluster {
+    fn start() -> Option<SlurmCluster> {
+        let dir = std::env::temp_dir().join("inas-slurm");
+        let status = Command::new("sh")
+            .arg(root().join("scripts/slurm-test-cluster.sh"))
+            .arg("start")
+            .arg(&dir)
+            .status();
+        match status {
+            Ok(s) if s.success() => Some(SlurmCluster {
+                conf: dir.join("slurm.conf"),
+                dir,
+            }),
+            _ => {
+                eprintln!("xtask: no test Slurm cluster; the Slurm executor tests will not run");
+                None
+            }
+        }
+    }
+
+    fn stop(self) {
+        let _ = Command::new("sh")
+            .arg(root().join("scripts/slurm-test-cluster.sh"))
+            .arg("stop")
+            .arg(&self.dir)
+            .status();
+    }
 }

@@ -51,6 +51,9 @@ pub enum Command {
     Search(super::search::SearchArgs),
     /// Write the plan of a search's trial (default: the best).
     Export(super::search::ExportArgs),
+    /// Run one trial of a search (what --executor local:N and slurm workers run): train,
+    /// quantize and price the proposed child, write its plan and result in the run directory
+    Trial(super::search::TrialArgs),
     /// Run a firmware ELF on the virtual LaunchPad (MSP430FR5994 emulator) under a harvested
     /// supply, optionally with its UART on a pseudo-terminal (--pty); prints a run report.
     Emulate(super::emulate::EmulateArgs),

@@ -63,6 +63,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Simulate(args) => simulate::run(args),
         Command::Search(args) => search::run_search(args),
         Command::Export(args) => search::run_export(args),
+        Command::Trial(args) => search::run_trial(args),
         Command::Data(cmd) => data::run(cmd),
         Command::Devices(args) => device::devices(args),
         Command::Deploy(args) => device::deploy(args),

@@ -13,7 +13,9 @@ use crate::data;
 use crate::network::Dataset;
 use crate::planner;
 use crate::runs::{Journal, TrialRecord};
-use crate::search::run::{search, Controller, DataSource, Progress, SearchConfig};
+use crate::search::executor::{Counts, ExecutorSpec, SlurmOptions};
+use crate::search::run::{search_with, Controller, DataSource, Execution, Progress, SearchConfig};
+use crate::search::trial::{self, Worked};
 use crate::search::{Mode, StrategyKind};
 use crate::units;
 
@@ -86,12 +88,91 @@ pub struct SearchArgs {
     /// Training device: cpu, cuda, cuda:N or auto [default: auto].
     #[arg(long)]
     pub device: Option<String>,
+    /// Trials proposed together and trained in parallel before the strategy sees their
+    /// outcomes [default: 1, the paper's one at a time]. REINFORCE then takes one step on the
+    /// batch's episodes.
+    #[arg(long)]
+    pub batch: Option<usize>,
     /// Dataset cache [default: $INAS_DATA, else ~/.cache/inas/data].
     #[arg(long, value_name = "DIR")]
     pub data_cache: Option<PathBuf>,
+    /// Where trials run: local:1 (this process), local:N (N worker processes) or slurm (one
+    /// job array per batch; see the --slurm-* flags).
+    #[arg(long, default_value = "local:1", value_parser = |s: &str| s.parse::<ExecutorSpec>())]
+    pub executor: ExecutorSpec,
+    /// Further attempts of a trial whose worker died or whose task failed.
+    #[arg(long, default_value_t = 2)]
+    pub retries: u32,
+    #[command(flatten)]
+    pub slurm: SlurmArgs,
     /// Print the summary as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `--executor slurm`: what `sbatch` gets. A TOML file (`--slurm-config`) holds the same keys
+/// (partition, account, time, gres, cpus_per_task, extra, poll_s); flags win over it.
+#[derive(Clone, Debug, Default, Args)]
+pub struct SlurmArgs {
+    /// TOML file of Slurm settings (the keys below, `extra` a list of sbatch arguments).
+    #[arg(long, value_name = "FILE")]
+    pub slurm_config: Option<PathBuf>,
+    /// Partition (sbatch --partition).
+    #[arg(long, value_name = "NAME")]
+    pub slurm_partition: Option<String>,
+    /// Account (sbatch --account).
+    #[arg(long, value_name = "NAME")]
+    pub slurm_account: Option<String>,
+    /// Time limit per trial, in Slurm's format: 30, 1:00:00, 1-0 (sbatch --time).
+    #[arg(long, value_name = "LIMIT")]
+    pub slurm_time: Option<String>,
+    /// Generic resources per trial, e.g. gpu:1 (sbatch --gres).
+    #[arg(long, value_name = "GRES")]
+    pub slurm_gres: Option<String>,
+    /// CPUs per trial (sbatch --cpus-per-task).
+    #[arg(long, value_name = "N")]
+    pub slurm_cpus: Option<u32>,
+    /// A further sbatch argument, passed as it is (repeatable): --sbatch-arg=--qos=short.
+    #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
+    pub sbatch_arg: Vec<String>,
+    /// Seconds between squeue polls [default: 2].
+    #[arg(long, value_name = "SECONDS")]
+    pub slurm_poll: Option<f64>,
+}
+
+impl SlurmArgs {
+    /// The file's settings, then the flags.
+    pub fn resolve(&self) -> Result<SlurmOptions> {
+        let mut o: SlurmOptions = match &self.slurm_config {
+            None => SlurmOptions::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("Slurm settings {} are not valid", path.display()))?
+            }
+        };
+        let set = |dst: &mut Option<String>, v: &Option<String>| {
+            if v.is_some() {
+                dst.clone_from(v);
+            }
+        };
+        set(&mut o.partition, &self.slurm_partition);
+        set(&mut o.account, &self.slurm_account);
+        set(&mut o.time, &self.slurm_time);
+        set(&mut o.gres, &self.slurm_gres);
+        if self.slurm_cpus.is_some() {
+            o.cpus_per_task = self.slurm_cpus;
+        }
+        o.extra.extend(self.sbatch_arg.iter().cloned());
+        if let Some(p) = self.slurm_poll {
+            if !(p.is_finite() && p > 0.0) {
+                bail!("--slurm-poll must be a positive number of seconds, got {p}");
+            }
+            o.poll_s = Some(p);
+        }
+        Ok(o)
+    }
 }
 
 /// `--config FILE`: the same keys as `run.json`, all optional.
@@ -117,6 +198,7 @@ struct ConfigFile {
     val_fraction: Option<f64>,
     calibration_samples: Option<usize>,
     device: Option<String>,
+    batch: Option<usize>,
 }
 
 impl SearchArgs {
@@ -147,6 +229,7 @@ impl SearchArgs {
         flag(self.max_val_samples.is_some(), "--max-val-samples");
         flag(self.val_fraction.is_some(), "--val-fraction");
         flag(self.device.is_some(), "--device");
+        flag(self.batch.is_some(), "--batch");
         v
     }
 
@@ -185,6 +268,7 @@ impl SearchArgs {
         set!(profile, self.profile);
         set!(val_fraction, self.val_fraction);
         set!(device, self.device);
+        set!(batch, self.batch);
         set!(opt batch_size, self.batch_size);
         set!(opt cap_f, self.cap);
         set!(opt rehm_ohm, self.rehm);
@@ -203,6 +287,8 @@ impl SearchArgs {
 /// terminal.
 struct Bars {
     trials: ProgressBar,
+    /// The best validation Q15 accuracy so far.
+    best: Option<f64>,
 }
 
 impl Bars {
@@ -216,13 +302,20 @@ impl Bars {
             .progress_chars("=> "),
         );
         trials.set_position(done as u64);
-        Bars { trials }
+        Bars { trials, best: None }
     }
 }
 
 impl Progress for Bars {
     fn trial_started(&mut self, trial: u32, _total: usize, arch: &str) {
         self.trials.set_message(format!("#{trial} {arch}"));
+    }
+    fn tasks(&mut self, c: Counts) {
+        let best = self
+            .best
+            .map_or(String::new(), |q| format!(", best Q15 {:.1} %", q * 100.0));
+        self.trials
+            .set_message(format!("{} queued, {} running{best}", c.queued, c.running));
     }
     fn epoch(&mut self, trial: u32, epoch: usize, epochs: usize, val_acc: f64) {
         self.trials.set_message(format!(
@@ -232,6 +325,9 @@ impl Progress for Bars {
     }
     fn trial_done(&mut self, r: &TrialRecord) {
         self.trials.inc(1);
+        if let Some((_, q)) = r.trained() {
+            self.best = Some(self.best.map_or(q, |b| b.max(q)));
+        }
         let what = match r.trained() {
             Some((f, q)) => format!("float {:.1} % q15 {:.1} %", f * 100.0, q * 100.0),
             None => format!("{:?}", r.outcome)
@@ -275,18 +371,31 @@ pub fn run_search(args: SearchArgs) -> Result<i32> {
         (args.resolve()?, 0)
     };
     config.check()?;
+    if args.executor != ExecutorSpec::Local(1) && config.batch == 1 {
+        errln!(
+            "inas: --executor {} with a batch of 1 runs one trial at a time; --batch N runs N",
+            args.executor
+        );
+    }
     let cache = match &args.data_cache {
         Some(d) => d.clone(),
         None => data::cache::default_dir()?,
     };
     ensure_data(config.dataset, &cache)?;
+    let execution = Execution {
+        executor: args.executor.clone(),
+        slurm: args.slurm.resolve()?,
+        retries: args.retries,
+        worker_exe: None,
+    };
     let mut bars = Bars::new(config.trials, done);
-    let result = search(
+    let result = search_with(
         &config,
         &args.out,
         args.resume,
         DataSource::Cache(cache),
         &mut bars,
+        &execution,
     )?;
     bars.trials.finish_and_clear();
     if args.json {
@@ -301,8 +410,8 @@ pub fn run_search(args: SearchArgs) -> Result<i32> {
         config.strategy,
         result.data_source
     )?;
-    outln!("{} trials: {} trained, {} over memory, {} infeasible or too slow, {} repeated; {} within {} s",
-        s.trials, s.trained, s.over_memory, s.infeasible, s.repeated, s.within_requirement, config.lat_req_s
+    outln!("{} trials: {} trained, {} over memory, {} infeasible or too slow, {} repeated, {} failed; {} within {} s",
+        s.trials, s.trained, s.over_memory, s.infeasible, s.repeated, s.failed, s.within_requirement, config.lat_req_s
     )?;
     match &s.best {
         Some(b) => {
@@ -410,5 +519,35 @@ pub fn run_export(args: ExportArgs) -> Result<i32> {
         bytes.len(),
         record.arch
     )?;
+    Ok(EXIT_OK)
+}
+
+/// `inas trial`: one trial of a search, as a worker runs it.
+#[derive(Clone, Debug, Args)]
+pub struct TrialArgs {
+    /// Run directory of the search (run.json and the trial's proposal).
+    #[arg(long, value_name = "DIR")]
+    pub run: PathBuf,
+    /// Trial number.
+    #[arg(long)]
+    pub trial: u32,
+    /// Dataset cache [default: the one the search named].
+    #[arg(long, value_name = "DIR")]
+    pub data_cache: Option<PathBuf>,
+}
+
+pub fn run_trial(args: TrialArgs) -> Result<i32> {
+    match trial::work(&args.run, args.trial, args.data_cache.as_deref())? {
+        Worked::AlreadyDone => outln!("trial {}: already done", args.trial)?,
+        Worked::Done(r) => outln!(
+            "trial {} {}: {}",
+            r.trial,
+            r.arch,
+            match r.trained() {
+                Some((f, q)) => format!("float {:.2} %, Q15 {:.2} %", f * 100.0, q * 100.0),
+                None => "not trained".into(),
+            }
+        )?,
+    }
     Ok(EXIT_OK)
 }

@@ -219,9 +219,7 @@ impl Journal {
     /// Stores a trial's plan. Call before [`Journal::append`]: a journal line never names a
     /// plan that is not on disk.
     pub fn save_plan(&self, trial: u32, bytes: &[u8]) -> Result<PathBuf, JournalError> {
-        let path = self.root.join(TrialRecord::plan_file(trial));
-        write_atomic(&path, bytes)?;
-        Ok(path)
+        save_plan(&self.root, trial, bytes)
     }
 
     /// Appends one finished trial and syncs it to disk.
@@ -244,8 +242,16 @@ impl Journal {
     }
 }
 
+/// Stores a trial's plan in the run directory `root`, whole or not at all (a worker, which
+/// does not hold the journal, stores its plans this way).
+pub fn save_plan(root: &Path, trial: u32, bytes: &[u8]) -> Result<PathBuf, JournalError> {
+    let path = root.join(TrialRecord::plan_file(trial));
+    write_atomic(&path, bytes)?;
+    Ok(path)
+}
+
 /// Writes a file whole or not at all: a temporary file in the same directory, then a rename.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), JournalError> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), JournalError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     // A temporary file is private (0600) by default; these files are ordinary results, made
     // with the mode `File::create` would give them (0666 less the umask), like the journal.

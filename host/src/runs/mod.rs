@@ -6,6 +6,9 @@
 //!   .lock           held (flock) by the search writing here; the kernel drops it when that ends
 //!   journal.jsonl   one JSON line per finished trial, appended and synced, never rewritten
 //!   trials/N.plan   the Q15 plan of every trained trial (written before its journal line)
+//!   trials/N.proposal.json  what trial N is (architecture, batch): a worker's order
+//!   trials/N.result.json    a worker's finished trial, until the journal takes it
+//!   logs/           workers' output (local pool and Slurm tasks)
 //!   best.plan       the best trial's plan          ┐
 //!   summary.json    counts, best trial, timings    │ derived from the journal:
 //!   trials.csv      the journal as a table         │ rewritten after every trial
@@ -19,7 +22,7 @@
 mod journal;
 mod report;
 
-pub use journal::{Journal, JournalError};
+pub use journal::{save_plan, write_atomic, Journal, JournalError};
 pub use report::{pareto_front, write_reports, Summary, TestResult};
 
 use serde::{Deserialize, Serialize};
@@ -57,6 +60,9 @@ pub enum TrialOutcome {
     TooSlow,
     /// Proposed before: the earlier trial's result is reused, not retrained.
     Repeated { of: u32 },
+    /// Its training failed on every attempt (a worker killed, a task cancelled, an error):
+    /// `retries` says why each time. The strategy scores it as a network of accuracy 0.
+    Failed { reason: String },
 }
 
 /// Seconds a trial spent in each phase.
@@ -90,6 +96,10 @@ pub struct TrialRecord {
     pub designs: Vec<ExecDesign>,
     pub reward: f64,
     pub timings: Timings,
+    /// Why each failed attempt of this trial failed (a worker killed, a task cancelled), in
+    /// order; absent when the first attempt finished.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retries: Vec<String>,
 }
 
 impl TrialRecord {
@@ -173,6 +183,7 @@ pub(crate) mod tests {
                 quantize_s: 0.2,
                 total_s: 1.8,
             },
+            retries: Vec::new(),
         }
     }
 

@@ -18,6 +18,8 @@ pub struct Summary {
     pub over_memory: usize,
     pub infeasible: usize,
     pub repeated: usize,
+    /// Trials whose training failed on every attempt.
+    pub failed: usize,
     /// Trained trials that meet the latency requirement under intermittent power.
     pub within_requirement: usize,
     pub best: Option<BestTrial>,
@@ -71,6 +73,7 @@ impl Summary {
                 matches!(o, TrialOutcome::Infeasible { .. } | TrialOutcome::TooSlow)
             }),
             repeated: count(|o| matches!(o, TrialOutcome::Repeated { .. })),
+            failed: count(|o| matches!(o, TrialOutcome::Failed { .. })),
             within_requirement: records
                 .iter()
                 .filter(|r| r.meets_requirement && r.trained().is_some())
@@ -185,6 +188,7 @@ fn csv_of(records: &[TrialRecord]) -> Result<Vec<u8>> {
             }
             TrialOutcome::TooSlow => ("too_slow", String::new()),
             TrialOutcome::Repeated { of } => ("repeated", format!("trial {of}")),
+            TrialOutcome::Failed { reason } => ("failed", reason.clone()),
         };
         let acc = r.trained();
         let actions = r

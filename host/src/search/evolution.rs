@@ -137,4 +137,8 @@ impl Strategy for Evolution {
     fn trials(&self) -> usize {
         self.trials
     }
+
+    fn set_batch(&mut self, batch: usize) -> Result<(), StrategyError> {
+        self.turn.set_batch(batch)
+    }
 }

@@ -21,12 +21,14 @@
 //! from a different state.
 
 pub mod evolution;
+pub mod executor;
 pub mod mode;
 pub mod random;
 pub mod reinforce;
 pub mod reward;
 pub mod run;
 pub mod strategy;
+pub mod trial;
 
 use serde::{Deserialize, Serialize};
 

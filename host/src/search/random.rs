@@ -55,4 +55,8 @@ impl Strategy for RandomSearch {
     fn trials(&self) -> usize {
         self.trials
     }
+
+    fn set_batch(&mut self, batch: usize) -> Result<(), StrategyError> {
+        self.turn.set_batch(batch)
+    }
 }

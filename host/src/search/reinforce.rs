@@ -270,6 +270,9 @@ pub struct Reinforce {
     repeats: u8,
     origin: Option<Origin>,
     trials: usize,
+    /// The observed episodes (choice indices, reward) of the batch in progress: one training
+    /// step takes them all when its last outcome comes in.
+    episodes: Vec<(Vec<usize>, f64)>,
 }
 
 fn uniform(rng: &mut ChaCha8Rng, dims: &[i64], limit: f64) -> Tensor {
@@ -409,6 +412,7 @@ impl Reinforce {
             repeats: 0,
             origin: None,
             trials: 0,
+            episodes: Vec::new(),
         })
     }
 
@@ -427,7 +431,7 @@ impl Reinforce {
         self.origin
     }
 
-    /// Training steps taken (one per observed trial).
+    /// Training steps taken (one per observed batch; a batch is one trial by default).
     pub fn steps(&self) -> u64 {
         self.steps
     }
@@ -464,25 +468,45 @@ impl Reinforce {
         Ok(total)
     }
 
-    /// One REINFORCE step on an observed architecture and its reward.
-    fn train(&mut self, actions: &[usize], reward: f64) -> Result<(), StrategyError> {
-        let feed = match self.config.selection {
-            Selection::Greedy => Feed::Argmax,
-            Selection::Sample => Feed::Force(actions),
-        };
-        let (logits, _) = self.net.run(&self.decisions, actions[0], feed)?;
-        let mut loss = Tensor::zeros([], (Kind::Float, Device::Cpu));
-        for (l, &a) in logits.iter().zip(actions) {
-            let weight = match self.config.labels {
-                LabelWeight::IndexPlusOne => a as f64 + 1.0,
-                LabelWeight::One => 1.0,
+    /// One REINFORCE step on a batch of observed architectures and their rewards: the mean
+    /// of the episodes' reward-weighted losses (for one episode, exactly the reference's step).
+    fn train(&mut self, episodes: &[(Vec<usize>, f64)]) -> Result<(), StrategyError> {
+        let mut policy: Option<Tensor> = None;
+        let mut reward_sum = 0.0;
+        for (actions, reward) in episodes {
+            let feed = match self.config.selection {
+                Selection::Greedy => Feed::Argmax,
+                Selection::Sample => Feed::Force(actions),
             };
-            let nll = l
-                .f_log_softmax(-1, Kind::Float)?
-                .f_get(0)?
-                .f_get(a as i64)?;
-            loss = loss.f_sub(&nll.f_mul_scalar(weight)?)?;
+            let (logits, _) = self.net.run(&self.decisions, actions[0], feed)?;
+            let mut loss = Tensor::zeros([], (Kind::Float, Device::Cpu));
+            for (l, &a) in logits.iter().zip(actions) {
+                let weight = match self.config.labels {
+                    LabelWeight::IndexPlusOne => a as f64 + 1.0,
+                    LabelWeight::One => 1.0,
+                };
+                let nll = l
+                    .f_log_softmax(-1, Kind::Float)?
+                    .f_get(0)?
+                    .f_get(a as i64)?;
+                loss = loss.f_sub(&nll.f_mul_scalar(weight)?)?;
+            }
+            let term = loss.f_mul_scalar(*reward)?;
+            policy = Some(match policy {
+                None => term,
+                Some(sum) => sum.f_add(&term)?,
+            });
+            reward_sum += reward;
         }
+        let Some(policy) = policy else {
+            return Ok(());
+        };
+        let n = episodes.len();
+        let (policy, reward) = if n == 1 {
+            (policy, reward_sum)
+        } else {
+            (policy.f_mul_scalar(1.0 / n as f64)?, reward_sum / n as f64)
+        };
         let mut reg = Tensor::zeros([], (Kind::Float, Device::Cpu));
         for p in &self.params {
             reg = reg.f_add(&p.f_square()?.f_sum(Kind::Float)?)?;
@@ -493,7 +517,7 @@ impl Reinforce {
         } else {
             self.config.l2
         };
-        let loss = loss.f_mul_scalar(reward)?.f_add(&reg.f_mul_scalar(l2)?)?;
+        let loss = policy.f_add(&reg.f_mul_scalar(l2)?)?;
         for p in &mut self.params {
             p.zero_grad();
         }
@@ -579,15 +603,23 @@ impl Strategy for Reinforce {
         let actions = self.decisions.decode(candidate)?;
         let fitness = self.reward.fitness(outcome)?;
         let reward = self.reward.score(outcome)?;
-        self.train(&actions, reward)?;
-        self.prev_first = actions[0];
-        self.turn.end();
+        let first = actions[0];
+        self.episodes.push((actions, reward));
+        if self.turn.end() {
+            let episodes = std::mem::take(&mut self.episodes);
+            self.train(&episodes)?;
+            self.prev_first = first;
+        }
         self.trials += 1;
         Ok(Score { reward, fitness })
     }
 
     fn trials(&self) -> usize {
         self.trials
+    }
+
+    fn set_batch(&mut self, batch: usize) -> Result<(), StrategyError> {
+        self.turn.set_batch(batch)
     }
 }
 
@@ -601,6 +633,33 @@ mod tests {
         assert_eq!(argmax(&[1.0]), 0);
         let p = softmax(&[0.0, 0.0]);
         assert!((p[0] - 0.5).abs() < 1e-15 && (p[1] - 0.5).abs() < 1e-15);
+    }
+
+    #[test]
+    fn a_batch_takes_one_step_on_all_its_episodes() {
+        let d = Decisions::of(&crate::network::KWS).unwrap();
+        let r = Reward::new(super::super::reward::RewardParams::PAPER, 1.0).unwrap();
+        let mut c = Reinforce::new(d, ReinforceConfig::sampled(), r, 1).unwrap();
+        c.set_batch(3).unwrap();
+        let cands: Vec<Candidate> = (0..3).map(|_| c.propose().unwrap()).collect();
+        assert!(c.propose().is_err());
+        let before = c.policy().unwrap();
+        let outcome = Outcome::Trained {
+            latency_s: 0.5,
+            accuracy: 0.9,
+        };
+        for (i, cand) in cands.iter().enumerate() {
+            assert_eq!(
+                c.steps(),
+                0,
+                "no step before the batch's last outcome ({i})"
+            );
+            c.observe(cand, &outcome).unwrap();
+        }
+        assert_eq!(c.steps(), 1);
+        assert_eq!(c.trials(), 3);
+        assert_ne!(c.policy().unwrap(), before, "the step moved the policy");
+        c.propose().unwrap();
     }
 
     #[test]

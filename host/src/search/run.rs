@@ -5,18 +5,19 @@
 //! stopped: no trial lost, none repeated, the same proposals as an uninterrupted run.
 
 use std::collections::HashMap;
-use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::mode::{evaluate_candidate, DesignOutcome, Gate, Mode};
+use super::executor::{self, Counts, Executor, ExecutorSpec, LocalPool, Slurm, SlurmOptions};
+use super::mode::{Gate, Mode};
 use super::reward::Outcome;
-use super::strategy::{Candidate, Decisions, StrategyKind};
+use super::strategy::{Candidate, Decisions, StrategyError, StrategyKind};
+use super::trial::{self, BatchPos, Priced, Proposal, Trainer};
 use super::Settings;
-use crate::data::{self, DatasetName, Split, Splits};
+use crate::data::{Split, Splits};
 use crate::model::{Overrides, Platform};
 use crate::network::Dataset;
 use crate::planner;
@@ -24,7 +25,7 @@ use crate::profile::Profile;
 use crate::runs::{
     self, Journal, RunHeader, TestResult, Timings, TrialOutcome, TrialRecord, RUN_FORMAT,
 };
-use crate::train::{self, DeviceChoice, Samples, TrainConfig};
+use crate::train::{self, DeviceChoice, TrainConfig};
 
 /// Which update the REINFORCE controller uses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +86,18 @@ pub struct SearchConfig {
     pub calibration_samples: usize,
     /// Training device: cpu, cuda[:N] or auto.
     pub device: String,
+    /// Trials proposed together and trained in parallel before the strategy sees their
+    /// outcomes (1: the paper's one-at-a-time search; absent from run.json then).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub batch: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 impl SearchConfig {
@@ -113,10 +126,11 @@ impl SearchConfig {
             val_fraction: 0.1,
             calibration_samples: 256,
             device: "auto".into(),
+            batch: 1,
         }
     }
 
-    fn overrides(&self) -> Overrides {
+    pub(crate) fn overrides(&self) -> Overrides {
         Overrides {
             capacitance_f: self.cap_f,
             margin: self.margin,
@@ -125,7 +139,7 @@ impl SearchConfig {
         }
     }
 
-    fn train_config(&self, trial: u32) -> Result<TrainConfig> {
+    pub(crate) fn train_config(&self, trial: u32) -> Result<TrainConfig> {
         let mut t = TrainConfig::paper(self.dataset);
         t.epochs = self.epochs;
         if let Some(b) = self.batch_size {
@@ -156,6 +170,9 @@ impl SearchConfig {
                 "--lat-req must be a positive duration, got {} s",
                 self.lat_req_s
             );
+        }
+        if !(1..=4096).contains(&self.batch) {
+            bail!("--batch must be from 1 to 4096, got {}", self.batch);
         }
         if self.calibration_samples == 0 {
             bail!("--calibration-samples must be at least 1");
@@ -188,6 +205,8 @@ pub trait Progress {
     fn trial_started(&mut self, _trial: u32, _total: usize, _arch: &str) {}
     fn epoch(&mut self, _trial: u32, _epoch: usize, _epochs: usize, _val_acc: f64) {}
     fn trial_done(&mut self, _record: &TrialRecord) {}
+    /// Trials waiting for a worker, and running (executors with workers only).
+    fn tasks(&mut self, _counts: Counts) {}
 }
 
 /// No reports.
@@ -236,6 +255,11 @@ fn strategy_outcome(r: &TrialRecord, lat_req_s: f64) -> Outcome {
         TrialOutcome::TooSlow => Outcome::TooSlow {
             latency_s: r.latency_s.unwrap_or(lat_req_s * 2.0),
         },
+        // A network that could not be trained scores as one that classifies nothing.
+        TrialOutcome::Failed { .. } => Outcome::Trained {
+            latency_s: r.latency_s.unwrap_or(0.0),
+            accuracy: 0.0,
+        },
         TrialOutcome::Repeated { .. } => unreachable!("resolved by the caller"),
     }
 }
@@ -257,15 +281,67 @@ fn more_trials_than_done(out: &Path, config: &SearchConfig, done: usize) -> Resu
     Ok(())
 }
 
-/// Runs (or with `resume`, continues) a search in `out`. On resume only `config.trials` is
-/// used: it becomes the run's trial count (recorded in `run.json`); the rest comes from
-/// `run.json`.
+/// How a search runs its trials (not part of its result: a resume may choose another).
+#[derive(Clone, Debug, Default)]
+pub struct Execution {
+    pub executor: ExecutorSpec,
+    /// The `[slurm]` settings, for `ExecutorSpec::Slurm`.
+    pub slurm: SlurmOptions,
+    /// Further attempts of a trial whose worker died or whose task failed.
+    pub retries: u32,
+    /// The `inas` binary workers run [default: this process's].
+    pub worker_exe: Option<PathBuf>,
+}
+
+/// Runs (or with `resume`, continues) a search in `out`, training in this process. On resume
+/// only `config.trials` is used: it becomes the run's trial count (recorded in `run.json`);
+/// the rest comes from `run.json`.
 pub fn search(
     config: &SearchConfig,
     out: &Path,
     resume: bool,
     data: DataSource<'_>,
     progress: &mut dyn Progress,
+) -> Result<SearchResult> {
+    search_with(
+        config,
+        out,
+        resume,
+        data,
+        progress,
+        &Execution {
+            retries: 2,
+            ..Execution::default()
+        },
+    )
+}
+
+/// What became of a trial of the current batch, so far.
+enum Slot {
+    /// Its journal line, reward still 0.
+    Done(TrialRecord),
+    /// Reuses trial `of` (earlier, or earlier in this batch).
+    Repeated { of: u32 },
+    /// Being trained by a worker: its priced line and the reasons of failed attempts.
+    Running {
+        priced: TrialRecord,
+        failures: Vec<String>,
+    },
+    /// To be trained in this process.
+    Here(Priced),
+    /// In the journal.
+    Observed,
+}
+
+/// [`search`] with trials run as `execution` says: proposed `config.batch` at a time, trained
+/// by workers where the executor has them, observed in trial order.
+pub fn search_with(
+    config: &SearchConfig,
+    out: &Path,
+    resume: bool,
+    data: DataSource<'_>,
+    progress: &mut dyn Progress,
+    execution: &Execution,
 ) -> Result<SearchResult> {
     // Everything that can fail on the settings or the data fails before the run directory is
     // created or changed.
@@ -281,25 +357,31 @@ pub fn search(
         config.clone()
     };
     config.check()?;
-    let profile = Profile::load(&config.profile)?;
-    let platform = Platform::new(&profile, config.overrides())?;
     let space = config.dataset.space();
-    let memory = profile.memory;
-    let target = planner::target(platform.vm_bytes, profile.memory.nvm_bytes, &profile.name);
-
     let loaded;
-    let splits: &Splits = match data {
-        DataSource::Loaded(s) => s,
+    let (splits, cache): (&Splits, Option<PathBuf>) = match data {
+        DataSource::Loaded(s) => (s, None),
         DataSource::Cache(dir) => {
-            let opts = data::LoadOptions {
-                val_fraction: config.val_fraction,
-                seed: config.seed,
-                ..Default::default()
+            loaded = trial::load_splits(&config, &dir)?;
+            (&loaded, Some(dir))
+        }
+    };
+    let mut executor: Option<Box<dyn Executor>> = match (&execution.executor, &cache) {
+        (ExecutorSpec::Local(1), _) => None,
+        (_, None) => bail!(
+            "--executor {}: workers load the dataset from the cache, and this search has its \
+             data in memory",
+            execution.executor
+        ),
+        (spec, Some(_)) => {
+            let exe = match &execution.worker_exe {
+                Some(e) => e.clone(),
+                None => std::env::current_exe().context("finding the inas binary")?,
             };
-            let mut s = data::load(DatasetName::from(config.dataset), &dir, &opts)?;
-            s.normalize();
-            loaded = s;
-            &loaded
+            Some(match spec {
+                ExecutorSpec::Local(n) => Box::new(LocalPool::new(exe, out, *n)?),
+                ExecutorSpec::Slurm => Box::new(Slurm::new(exe, out, execution.slurm.clone())?),
+            })
         }
     };
     let (mut journal, records) = if resume {
@@ -320,84 +402,186 @@ pub fn search(
         };
         (Journal::create(out, &header)?, Vec::new())
     };
-    let train_set = Samples::from(&splits.train);
-    let val_set = Samples::from(&splits.val);
-    let calibration = train::calibration_inputs(&train_set, config.calibration_samples);
+    let trainer = Trainer::new(&config, splits)?;
 
     let mut settings = Settings::paper(config.strategy, config.seed, config.lat_req_s);
     if config.controller == Controller::Sampled {
         settings.reinforce = super::ReinforceConfig::sampled();
     }
     let mut strategy = settings.build(Decisions::of(space)?)?;
+    strategy.set_batch(config.batch)?;
     let mut first_seen: HashMap<Vec<u32>, u32> = HashMap::new();
     let mut resolved: Vec<TrialRecord> = Vec::with_capacity(records.len());
-    let mut replay = Vec::with_capacity(records.len());
     for r in &records {
-        let base = match r.outcome {
-            TrialOutcome::Repeated { of } => &resolved[of as usize],
-            _ => r,
-        };
-        replay.push((
-            Candidate {
-                actions: r.actions.clone(),
-            },
-            strategy_outcome(base, config.lat_req_s),
-        ));
-        first_seen.entry(r.actions.clone()).or_insert(r.trial);
-        resolved.push(base.clone());
+        resolved.push(match r.outcome {
+            TrialOutcome::Repeated { of } => resolved[of as usize].clone(),
+            _ => r.clone(),
+        });
     }
-    strategy
-        .replay(&replay)
-        .with_context(|| format!("resuming {}", out.display()))?;
+    let root = journal.root().to_owned();
     let mut records = records;
+    // The batch under way: its first trial and its proposals.
+    let mut batch: Option<(u32, Vec<Candidate>)> = None;
+    // Replay: every batch as it was proposed, then the journal's outcomes of it.
+    let mut next = 0usize;
+    while next < records.len() {
+        let (start, cands) = propose_batch(&root, &mut *strategy, next, &config, &records)
+            .with_context(|| format!("resuming {}", out.display()))?;
+        let end = (start as usize + cands.len()).min(records.len());
+        for t in start as usize..end {
+            let base = &resolved[t];
+            strategy
+                .observe(
+                    &cands[t - start as usize],
+                    &strategy_outcome(base, config.lat_req_s),
+                )
+                .with_context(|| format!("resuming {}", out.display()))?;
+            first_seen
+                .entry(records[t].actions.clone())
+                .or_insert(t as u32);
+        }
+        if start as usize + cands.len() > records.len() {
+            batch = Some((start, cands));
+        }
+        next = end;
+    }
 
     while records.len() < config.trials {
-        let trial = journal.next_trial();
-        let started = Instant::now();
-        let cand = strategy.propose()?;
-        let arch = describe(config.dataset, &cand.actions);
-        progress.trial_started(trial, config.trials, &arch);
-        let (record, outcome) = if let Some(&of) = first_seen.get(&cand.actions) {
-            // The paper's controller re-proposes architectures: reuse, don't retrain.
-            let base = &resolved[of as usize];
-            let mut r = base.clone();
-            r.trial = trial;
-            r.outcome = TrialOutcome::Repeated { of };
-            r.timings = Timings {
-                total_s: started.elapsed().as_secs_f64(),
-                ..Timings::default()
-            };
-            (r, strategy_outcome(base, config.lat_req_s))
-        } else {
-            run_trial(
-                &config,
-                trial,
-                &cand,
-                &arch,
-                &platform,
-                &memory,
-                target,
-                &train_set,
-                &val_set,
-                &calibration,
-                splits.normalization.as_ref(),
-                &journal,
-                progress,
-                started,
-            )?
+        let (start, cands) = match batch.take() {
+            Some(b) => b,
+            None => propose_batch(&root, &mut *strategy, records.len(), &config, &records)?,
         };
-        let score = strategy.observe(&cand, &outcome)?;
-        let mut record = record;
-        record.reward = score.reward;
-        journal.append(&record)?;
-        first_seen.entry(cand.actions.clone()).or_insert(trial);
-        resolved.push(match record.outcome {
-            TrialOutcome::Repeated { of } => resolved[of as usize].clone(),
-            _ => record.clone(),
-        });
-        records.push(record);
-        runs::write_reports(journal.root(), &records, Some(config.lat_req_s), None)?;
-        progress.trial_done(records.last().expect("just pushed"));
+        for (i, cand) in cands.iter().enumerate() {
+            let proposal = Proposal {
+                trial: start + i as u32,
+                actions: cand.actions.clone(),
+                arch: describe(config.dataset, &cand.actions),
+                batch: BatchPos {
+                    start,
+                    len: cands.len() as u32,
+                },
+                data_cache: cache.as_ref().map(|c| absolute(c)),
+            };
+            if Proposal::read(&root, proposal.trial)?.as_ref() != Some(&proposal) {
+                proposal.write(&root)?;
+            }
+        }
+        let first = records.len() as u32;
+        let end = (start as usize + cands.len()).min(config.trials) as u32;
+        let started = Instant::now();
+        // Price the batch; repeats and children that are not trained are done at once.
+        let mut slots: Vec<Slot> = Vec::new();
+        let mut to_run = Vec::new();
+        for trial in first..end {
+            let cand = &cands[(trial - start) as usize];
+            let arch = describe(config.dataset, &cand.actions);
+            progress.trial_started(trial, config.trials, &arch);
+            if let Some(&of) = first_seen.get(&cand.actions) {
+                // The paper's controller re-proposes architectures: reuse, don't retrain.
+                slots.push(Slot::Repeated { of });
+                continue;
+            }
+            first_seen.insert(cand.actions.clone(), trial);
+            let priced = trainer.price(trial, cand, &arch)?;
+            slots.push(match (&priced.gate, &executor) {
+                (Gate::Skip(_), _) => Slot::Done(priced.record),
+                (Gate::Train { .. }, None) => Slot::Here(priced),
+                (Gate::Train { .. }, Some(_)) => {
+                    // A finished result (a worker of a killed coordinator) is adopted.
+                    match trial::read_result(&root, trial)? {
+                        Some(r) => Slot::Done(r),
+                        None => {
+                            to_run.push(trial);
+                            Slot::Running {
+                                priced: priced.record,
+                                failures: Vec::new(),
+                            }
+                        }
+                    }
+                }
+            });
+        }
+        if let Some(ex) = executor.as_mut() {
+            ex.submit(&to_run)?;
+            progress.tasks(ex.counts());
+        }
+        // Observe in trial order, as each trial and those before it are done.
+        let mut observed = first;
+        while observed < end {
+            let i = (observed - first) as usize;
+            let record = match &mut slots[i] {
+                Slot::Done(r) => Some(r.clone()),
+                Slot::Repeated { of } => {
+                    let base = &resolved[*of as usize];
+                    let mut r = base.clone();
+                    r.trial = observed;
+                    r.outcome = TrialOutcome::Repeated { of: *of };
+                    r.retries = Vec::new();
+                    r.timings = Timings {
+                        total_s: started.elapsed().as_secs_f64(),
+                        ..Timings::default()
+                    };
+                    Some(r)
+                }
+                Slot::Here(_) => match std::mem::replace(&mut slots[i], Slot::Observed) {
+                    Slot::Here(priced) => {
+                        Some(trainer.train(&root, priced, progress, Instant::now())?)
+                    }
+                    _ => unreachable!("matched above"),
+                },
+                Slot::Running { .. } => None,
+                Slot::Observed => unreachable!("observed trials are behind `observed`"),
+            };
+            let Some(mut record) = record else {
+                // Wait for a worker, then take what ended.
+                let ex = executor.as_mut().expect("running slots have an executor");
+                let ended = ex.wait()?;
+                for e in ended {
+                    let Some(Slot::Running { priced, failures }) =
+                        slots.get_mut((e.trial - first) as usize)
+                    else {
+                        continue;
+                    };
+                    if let Some(mut r) = trial::read_result(&root, e.trial)? {
+                        r.retries = std::mem::take(failures);
+                        slots[(e.trial - first) as usize] = Slot::Done(r);
+                        continue;
+                    }
+                    failures.push(format!(
+                        "attempt {}: {} without a result (log: {})",
+                        failures.len() + 1,
+                        e.how,
+                        executor::log_file(&root, e.trial).display()
+                    ));
+                    if failures.len() as u32 <= execution.retries {
+                        ex.submit(&[e.trial])?;
+                    } else {
+                        let mut r = priced.clone();
+                        r.outcome = TrialOutcome::Failed {
+                            reason: format!("{} attempts failed", failures.len()),
+                        };
+                        r.retries = std::mem::take(failures);
+                        slots[(e.trial - first) as usize] = Slot::Done(r);
+                    }
+                }
+                progress.tasks(ex.counts());
+                continue;
+            };
+            let cand = &cands[(observed - start) as usize];
+            let base = match record.outcome {
+                TrialOutcome::Repeated { of } => resolved[of as usize].clone(),
+                _ => record.clone(),
+            };
+            let score = strategy.observe(cand, &strategy_outcome(&base, config.lat_req_s))?;
+            record.reward = score.reward;
+            journal.append(&record)?;
+            resolved.push(base);
+            records.push(record);
+            runs::write_reports(journal.root(), &records, Some(config.lat_req_s), None)?;
+            progress.trial_done(records.last().expect("just pushed"));
+            slots[i] = Slot::Observed;
+            observed += 1;
+        }
     }
 
     // The test split, once, for the reported trial.
@@ -420,117 +604,54 @@ pub fn search(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_trial(
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_owned())
+}
+
+/// Proposes the batch that starts at trial `start`: as long as its proposal files say when
+/// they exist (the batch as it was first proposed), else `config.batch` trials or the rest of
+/// the search. Each proposal must equal what the journal or the proposal files hold.
+fn propose_batch(
+    root: &Path,
+    strategy: &mut dyn super::Strategy,
+    start: usize,
     config: &SearchConfig,
-    trial: u32,
-    cand: &Candidate,
-    arch: &str,
-    platform: &Platform,
-    memory: &crate::profile::Memory,
-    target: inas_common::plan::Target,
-    train_set: &Samples<'_>,
-    val_set: &Samples<'_>,
-    calibration: &[Vec<f32>],
-    preprocess: Option<&data::Normalization>,
-    journal: &Journal,
-    progress: &mut dyn Progress,
-    started: Instant,
-) -> Result<(TrialRecord, Outcome)> {
-    let space = config.dataset.space();
-    let t_explore = Instant::now();
-    let priced = evaluate_candidate(config.mode, platform, space, memory, cand)?;
-    let explore_s = t_explore.elapsed().as_secs_f64();
-    let mut record = TrialRecord {
-        trial,
-        actions: cand.actions.clone(),
-        arch: arch.to_owned(),
-        outcome: TrialOutcome::OverMemory {
-            detail: String::new(),
-        },
-        latency_s: None,
-        intermittent_latency_s: None,
-        meets_requirement: false,
-        designs: Vec::new(),
-        reward: 0.0,
-        timings: Timings {
-            explore_s,
-            ..Timings::default()
-        },
+    records: &[TrialRecord],
+) -> Result<(u32, Vec<Candidate>)> {
+    let start32 = start as u32;
+    let recorded = Proposal::read(root, start32)?;
+    let len = match &recorded {
+        Some(p) if p.batch.start == start32 && p.batch.len >= 1 => p.batch.len as usize,
+        Some(p) => bail!(
+            "{}: trial {start} is in the batch from trial {}, which the journal does not \
+             start there",
+            root.join(Proposal::file(start32)).display(),
+            p.batch.start
+        ),
+        // Runs from before batches, or a batch not proposed yet.
+        None if start < records.len() => 1,
+        None => config.batch.min(config.trials - start).max(1),
     };
-    let designed = match &priced {
-        DesignOutcome::Unbuildable(e) => {
-            record.outcome = TrialOutcome::OverMemory {
-                detail: e.to_string(),
-            };
-            None
-        }
-        DesignOutcome::NoDesign(why) => {
-            record.outcome = TrialOutcome::Infeasible {
-                layer: why.layer().to_owned(),
-                detail: why.to_string(),
-            };
-            None
-        }
-        DesignOutcome::Designed(d) => {
-            record.latency_s = Some(d.latency_s);
-            record.intermittent_latency_s = match &d.intermittent {
-                None => Some(d.latency_s),
-                Some(fixed) => fixed.latency_s,
-            };
-            record.meets_requirement = record
-                .intermittent_latency_s
-                .is_some_and(|l| l <= config.lat_req_s);
-            record.designs = d.designs();
-            Some(d)
-        }
-    };
-    let outcome = match priced.gate(config.lat_req_s) {
-        Gate::Skip(outcome) => {
-            if let Outcome::TooSlow { .. } = outcome {
-                record.outcome = TrialOutcome::TooSlow;
-            }
-            outcome
-        }
-        Gate::Train { latency_s } => {
-            debug_assert!(designed.is_some(), "a trainable candidate has designs");
-            let net = &super::mode::build(space, memory, &cand.actions)?;
-            let tc = config.train_config(trial)?;
-            let t_train = Instant::now();
-            let trained = train::fit(net, train_set, val_set, &tc, |e| {
-                progress.epoch(trial, e.epoch, e.epochs, e.val_acc);
-                ControlFlow::Continue(())
-            })?;
-            record.timings.train_s = t_train.elapsed().as_secs_f64();
-            let t_q = Instant::now();
-            let q = train::evaluate_q15(
-                &trained.float_net,
-                &record.designs,
-                target,
-                trial,
-                calibration,
-                val_set,
-            )?;
-            record.timings.quantize_s = t_q.elapsed().as_secs_f64();
-            // The plan carries the standardisation its inputs had in training.
-            let plan = match preprocess {
-                Some(norm) => planner::with_preprocess(&q.plan, norm)?,
-                None => q.plan.clone(),
-            };
-            journal.save_plan(trial, &plan)?;
-            record.outcome = TrialOutcome::Trained {
-                float_acc: trained.val_acc,
-                q15_acc: q.accuracy(),
-                best_epoch: trained.best_epoch as u32,
-            };
-            Outcome::Trained {
-                latency_s,
-                accuracy: trained.val_acc,
+    let mut cands = Vec::with_capacity(len);
+    for t in start..start + len {
+        let c = strategy.propose()?;
+        let known = match records.get(t) {
+            Some(r) => Some(r.actions.clone()),
+            None => Proposal::read(root, t as u32)?.map(|p| p.actions),
+        };
+        if let Some(actions) = known {
+            if actions != c.actions {
+                return Err(StrategyError::Diverged {
+                    trial: t,
+                    proposed: c,
+                    journal: Candidate { actions },
+                }
+                .into());
             }
         }
-    };
-    record.timings.total_s = started.elapsed().as_secs_f64();
-    Ok((record, outcome))
+        cands.push(c);
+    }
+    Ok((start32, cands))
 }
 
 /// Q15 accuracy of a trial's plan on the test split, run by the device-exact reference.

@@ -274,12 +274,15 @@ impl From<tch::TchError> for StrategyError {
     }
 }
 
-/// A search strategy. The loop alternates strictly:
+/// A search strategy. With batches of one (the default) the loop alternates strictly:
 ///
 /// ```text
 /// let cand = strategy.propose()?;      // evaluate: build check, explorer, maybe train
 /// let score = strategy.observe(&cand, &outcome)?;
 /// ```
+///
+/// With [`Strategy::set_batch`]`(k)` it proposes up to k candidates, then observes their
+/// outcomes in the order proposed (trials running in parallel).
 ///
 /// A strategy owns all its randomness (seeded at construction), so its proposals are a pure
 /// function of its settings, its seed and the outcomes it has observed. That makes resumption
@@ -299,6 +302,10 @@ pub trait Strategy {
     /// Number of observed trials.
     fn trials(&self) -> usize;
 
+    /// Lets up to `batch` proposals await their outcomes (default 1): the search proposes a
+    /// batch, then observes its outcomes in the order proposed. Only between batches.
+    fn set_batch(&mut self, batch: usize) -> Result<(), StrategyError>;
+
     /// Restores the state after `journal` by re-running it: each proposal must equal the
     /// journal's candidate (else [`StrategyError::Diverged`]), then its outcome is observed.
     fn replay(&mut self, journal: &[(Candidate, Outcome)]) -> Result<(), StrategyError> {
@@ -317,36 +324,70 @@ pub trait Strategy {
     }
 }
 
-/// The propose/observe alternation, shared by the strategies.
-#[derive(Clone, Debug, Default)]
+/// The propose/observe protocol, shared by the strategies: up to `batch` proposals, then
+/// their outcomes in the order proposed, then the next batch. With a batch of 1 (the default)
+/// it is the strict alternation of the paper's search.
+#[derive(Clone, Debug)]
 pub(crate) struct Turn {
-    pending: Option<Candidate>,
+    batch: usize,
+    pending: std::collections::VecDeque<Candidate>,
+    /// An outcome of the current batch has been observed: no proposal until all are.
+    observing: bool,
+}
+
+impl Default for Turn {
+    fn default() -> Self {
+        Turn {
+            batch: 1,
+            pending: std::collections::VecDeque::new(),
+            observing: false,
+        }
+    }
 }
 
 impl Turn {
+    /// Sets how many proposals may await their outcomes (at least 1). Only between batches.
+    pub(crate) fn set_batch(&mut self, batch: usize) -> Result<(), StrategyError> {
+        if batch == 0 {
+            return Err(StrategyError::Config(
+                "a batch needs at least 1 trial".into(),
+            ));
+        }
+        if let Some(c) = self.pending.front() {
+            return Err(StrategyError::Pending(c.clone()));
+        }
+        self.batch = batch;
+        Ok(())
+    }
+
     pub(crate) fn begin(&self) -> Result<(), StrategyError> {
-        match &self.pending {
-            Some(c) => Err(StrategyError::Pending(c.clone())),
-            None => Ok(()),
+        match self.pending.front() {
+            Some(c) if self.observing || self.pending.len() >= self.batch => {
+                Err(StrategyError::Pending(c.clone()))
+            }
+            _ => Ok(()),
         }
     }
 
     pub(crate) fn issue(&mut self, c: &Candidate) {
-        self.pending = Some(c.clone());
+        self.pending.push_back(c.clone());
     }
 
     pub(crate) fn check(&self, c: &Candidate) -> Result<(), StrategyError> {
-        match &self.pending {
+        match self.pending.front() {
             Some(p) if p == c => Ok(()),
             other => Err(StrategyError::NotPending {
-                expected: other.clone(),
+                expected: other.cloned(),
                 got: c.clone(),
             }),
         }
     }
 
-    pub(crate) fn end(&mut self) {
-        self.pending = None;
+    /// The oldest proposal is observed. True when that ends the batch.
+    pub(crate) fn end(&mut self) -> bool {
+        self.pending.pop_front();
+        self.observing = !self.pending.is_empty();
+        !self.observing
     }
 }
 
@@ -396,6 +437,39 @@ mod tests {
         };
         assert!(Decisions::new(vec![dup], 2).is_err());
         assert!(Decisions::new(vec![], 2).is_err());
+    }
+
+    #[test]
+    fn a_batch_is_proposed_whole_then_observed_in_order() {
+        let c = |a: u32| Candidate { actions: vec![a] };
+        let mut t = Turn::default();
+        t.begin().unwrap();
+        t.issue(&c(1));
+        assert!(matches!(t.begin(), Err(StrategyError::Pending(_))));
+        t.end();
+        t.set_batch(3).unwrap();
+        for a in [1, 2, 3] {
+            t.begin().unwrap();
+            t.issue(&c(a));
+        }
+        assert!(t.begin().is_err(), "a fourth proposal in a batch of 3");
+        assert!(
+            t.check(&c(2)).is_err(),
+            "outcomes come in the order proposed"
+        );
+        t.check(&c(1)).unwrap();
+        assert!(!t.end());
+        assert!(
+            t.begin().is_err(),
+            "no proposal while the batch is observed"
+        );
+        assert!(t.set_batch(1).is_err(), "nor a new batch size");
+        t.check(&c(2)).unwrap();
+        assert!(!t.end());
+        t.check(&c(3)).unwrap();
+        assert!(t.end(), "the last outcome ends the batch");
+        t.begin().unwrap();
+        assert!(t.set_batch(0).is_err());
     }
 
     #[test]
