@@ -211,16 +211,19 @@ fn a_worker_that_dies_is_retried_and_one_that_always_fails_is_journaled_failed()
     let work = trained(&d.join("one"));
     assert!(work.len() >= 2, "the fixture search trains {work:?}");
     let (dies_once, always_fails) = (work[0], work[1]);
-    // A stand-in worker: kills itself on its first attempt at one trial, fails every attempt
-    // at another, and runs the real worker otherwise (arguments: trial --run DIR --trial N).
+    // A stand-in for `inas trial --serve --run DIR`: kills itself on its first attempt at one
+    // trial, exits 7 at every attempt at another, and runs the real worker otherwise.
     let script = d.join("worker.sh");
     fs::write(
         &script,
         format!(
             "#!/bin/sh\n\
-             if [ \"$5\" = {dies_once} ] && [ ! -e {m} ]; then touch {m}; kill -9 $$; fi\n\
-             if [ \"$5\" = {always_fails} ]; then echo no luck >&2; exit 7; fi\n\
-             exec {inas} \"$@\"\n",
+             while read t; do\n\
+             if [ \"$t\" = {dies_once} ] && [ ! -e {m} ]; then touch {m}; kill -9 $$; fi\n\
+             if [ \"$t\" = {always_fails} ]; then echo no luck >&2; exit 7; fi\n\
+             if {inas} trial --run \"$4\" --trial \"$t\" >&2; then echo \"done $t\"; \
+             else echo \"failed $t\"; fi\n\
+             done\n",
             m = d.join("died").display(),
             inas = env!("CARGO_BIN_EXE_inas"),
         ),

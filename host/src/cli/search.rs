@@ -15,7 +15,7 @@ use crate::planner;
 use crate::runs::{Journal, TrialRecord};
 use crate::search::executor::{Counts, ExecutorSpec, SlurmOptions};
 use crate::search::run::{search_with, Controller, DataSource, Execution, Progress, SearchConfig};
-use crate::search::trial::{self, Worked};
+use crate::search::trial;
 use crate::search::{Mode, StrategyKind};
 use crate::units;
 
@@ -529,25 +529,22 @@ pub struct TrialArgs {
     #[arg(long, value_name = "DIR")]
     pub run: PathBuf,
     /// Trial number.
+    #[arg(long, required_unless_present = "serve", conflicts_with = "serve")]
+    pub trial: Option<u32>,
+    /// Run the trials whose numbers come on standard input, one per line, loading the data
+    /// once; answer `done N` or `failed N` on standard output as each ends (local:N's workers).
     #[arg(long)]
-    pub trial: u32,
+    pub serve: bool,
     /// Dataset cache [default: the one the search named].
     #[arg(long, value_name = "DIR")]
     pub data_cache: Option<PathBuf>,
 }
 
 pub fn run_trial(args: TrialArgs) -> Result<i32> {
-    match trial::work(&args.run, args.trial, args.data_cache.as_deref())? {
-        Worked::AlreadyDone => outln!("trial {}: already done", args.trial)?,
-        Worked::Done(r) => outln!(
-            "trial {} {}: {}",
-            r.trial,
-            r.arch,
-            match r.trained() {
-                Some((f, q)) => format!("float {:.2} %, Q15 {:.2} %", f * 100.0, q * 100.0),
-                None => "not trained".into(),
-            }
-        )?,
+    let mut worker = trial::Worker::new(&args.run, args.data_cache.as_deref())?;
+    match args.trial {
+        Some(t) => outln!("{}", trial::describe_work(t, &worker.work(t)?))?,
+        None => worker.serve(std::io::stdin().lock(), std::io::stdout().lock())?,
     }
     Ok(EXIT_OK)
 }

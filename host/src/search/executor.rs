@@ -8,9 +8,11 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::str::FromStr;
+use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -147,15 +149,26 @@ pub fn log_file(root: &Path, trial: u32) -> PathBuf {
     root.join("logs").join(format!("trial-{trial}.log"))
 }
 
-/// `local:N` for N ≥ 2: N `inas trial` processes at a time on this machine. Each gets an equal
-/// share of the cores for libtorch (OMP_NUM_THREADS, unless the environment sets it).
+/// `local:N` for N ≥ 2: N worker processes on this machine, each `inas trial --serve`, which
+/// loads the data once and then runs the trials it is sent one at a time. Each gets an equal
+/// share of the cores for libtorch (OMP_NUM_THREADS, unless the environment sets it). A worker
+/// that dies takes only its current trial with it; the next trial starts a new one.
 pub struct LocalPool {
     exe: PathBuf,
     root: PathBuf,
     workers: usize,
     threads: usize,
     queue: VecDeque<u32>,
-    running: Vec<(u32, Child)>,
+    pool: Vec<Option<Worker>>,
+    events: mpsc::Receiver<(usize, Option<String>)>,
+    sender: mpsc::Sender<(usize, Option<String>)>,
+}
+
+struct Worker {
+    child: Child,
+    stdin: ChildStdin,
+    /// The trial it runs.
+    current: Option<u32>,
 }
 
 impl LocalPool {
@@ -163,35 +176,79 @@ impl LocalPool {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         fs::create_dir_all(root.join("logs"))
             .with_context(|| format!("creating {}", root.join("logs").display()))?;
+        let (sender, events) = mpsc::channel();
+        let workers = workers.max(1);
         Ok(LocalPool {
             exe,
             root: root.to_owned(),
-            workers: workers.max(1),
-            threads: (cores / workers.max(1)).max(1),
+            workers,
+            threads: (cores / workers).max(1),
             queue: VecDeque::new(),
-            running: Vec::new(),
+            pool: (0..workers).map(|_| None).collect(),
+            events,
+            sender,
         })
     }
 
-    fn start(&mut self) -> Result<()> {
-        while self.running.len() < self.workers {
-            let Some(trial) = self.queue.pop_front() else {
-                break;
-            };
-            let (program, args) = trial_command(&self.exe, &self.root, trial);
-            let log = append(&log_file(&self.root, trial))?;
-            let mut cmd = Command::new(&program);
-            cmd.args(&args)
-                .stdin(Stdio::null())
-                .stdout(log.try_clone()?)
-                .stderr(log);
-            if std::env::var_os("OMP_NUM_THREADS").is_none() {
-                cmd.env("OMP_NUM_THREADS", self.threads.to_string());
+    fn spawn(&self, slot: usize) -> Result<Worker> {
+        let log = append(&self.root.join("logs").join(format!("worker-{slot}.log")))?;
+        let mut cmd = Command::new(&self.exe);
+        cmd.args(["trial", "--serve", "--run"])
+            .arg(&self.root)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(log);
+        if std::env::var_os("OMP_NUM_THREADS").is_none() {
+            cmd.env("OMP_NUM_THREADS", self.threads.to_string());
+        }
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", self.exe.display()))?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            bail!("worker {slot}: no pipes");
+        };
+        // Its answers, line by line, then None when it is gone.
+        let tx = self.sender.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                match line {
+                    Ok(l) => {
+                        if tx.send((slot, Some(l))).is_err() {
+                            return;
+                        }
+                    }
+                    Err(_) => break,
+                }
             }
-            let child = cmd
-                .spawn()
-                .with_context(|| format!("starting {}", program.display()))?;
-            self.running.push((trial, child));
+            let _ = tx.send((slot, None));
+        });
+        Ok(Worker {
+            child,
+            stdin,
+            current: None,
+        })
+    }
+
+    /// Gives queued trials to idle workers, starting workers as needed.
+    fn start(&mut self) -> Result<()> {
+        for slot in 0..self.workers {
+            if self.queue.is_empty() {
+                break;
+            }
+            if self.pool[slot]
+                .as_ref()
+                .is_some_and(|w| w.current.is_some())
+            {
+                continue;
+            }
+            if self.pool[slot].is_none() {
+                self.pool[slot] = Some(self.spawn(slot)?);
+            }
+            let trial = self.queue.pop_front().expect("not empty");
+            let w = self.pool[slot].as_mut().expect("just made");
+            w.current = Some(trial);
+            // A worker that died already is seen as its pipe closes.
+            let _ = writeln!(w.stdin, "{trial}").and_then(|()| w.stdin.flush());
         }
         Ok(())
     }
@@ -212,34 +269,62 @@ impl Executor for LocalPool {
     }
 
     fn wait(&mut self) -> Result<Vec<Ended>> {
-        loop {
-            let mut ended = Vec::new();
-            let mut i = 0;
-            while i < self.running.len() {
-                match self.running[i].1.try_wait()? {
-                    Some(status) => {
-                        let (trial, _) = self.running.swap_remove(i);
-                        ended.push(Ended {
-                            trial,
-                            how: status.to_string(),
-                        });
+        let mut ended = Vec::new();
+        let busy = self.pool.iter().flatten().any(|w| w.current.is_some());
+        if !busy {
+            return Ok(ended);
+        }
+        let Ok(first) = self.events.recv() else {
+            bail!("the local workers' answers stopped");
+        };
+        let mut next = Some(first);
+        while let Some((slot, line)) = next {
+            match line {
+                Some(l) => {
+                    let mut f = l.splitn(3, ' ');
+                    let (word, trial) = (f.next(), f.next().and_then(|t| t.parse::<u32>().ok()));
+                    let w = self.pool[slot].as_mut();
+                    if let (Some(w), Some(word @ ("done" | "failed")), Some(t)) = (w, word, trial) {
+                        if w.current == Some(t) {
+                            w.current = None;
+                            ended.push(Ended {
+                                trial: t,
+                                how: match word {
+                                    "done" => "worker done".into(),
+                                    _ => format!("worker failed: {}", f.next().unwrap_or("")),
+                                },
+                            });
+                        }
                     }
-                    None => i += 1,
+                }
+                None => {
+                    if let Some(mut w) = self.pool[slot].take() {
+                        let status = w.child.wait()?;
+                        if let Some(t) = w.current {
+                            ended.push(Ended {
+                                trial: t,
+                                how: format!("worker ended ({status})"),
+                            });
+                        }
+                    }
                 }
             }
-            if !ended.is_empty() || self.running.is_empty() {
-                self.start()?;
-                ended.sort_by_key(|e| e.trial);
-                return Ok(ended);
-            }
-            std::thread::sleep(Duration::from_millis(20));
+            next = self.events.try_recv().ok();
         }
+        self.start()?;
+        ended.sort_by_key(|e| e.trial);
+        Ok(ended)
     }
 
     fn counts(&self) -> Counts {
         Counts {
             queued: self.queue.len(),
-            running: self.running.len(),
+            running: self
+                .pool
+                .iter()
+                .flatten()
+                .filter(|w| w.current.is_some())
+                .count(),
         }
     }
 }
@@ -248,9 +333,9 @@ impl Drop for LocalPool {
     /// A search that stops on an error takes its workers with it; their trials run again (or
     /// are adopted, if they finished) on `--resume`.
     fn drop(&mut self) {
-        for (_, child) in &mut self.running {
-            let _ = child.kill();
-            let _ = child.wait();
+        for w in self.pool.iter_mut().flatten() {
+            let _ = w.child.kill();
+            let _ = w.child.wait();
         }
     }
 }

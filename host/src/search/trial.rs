@@ -272,30 +272,119 @@ pub enum Worked {
 /// cache is the proposal's unless `cache` says otherwise (a cluster node that mounts it
 /// elsewhere).
 pub fn work(root: &Path, trial: u32, cache: Option<&Path>) -> Result<Worked> {
-    if read_result(root, trial)?.is_some() {
-        return Ok(Worked::AlreadyDone);
+    let mut worker = Worker::new(root, cache)?;
+    worker.work(trial)
+}
+
+/// A worker of one search: loads the run's configuration, and the data on its first trial,
+/// once for every trial it runs.
+pub struct Worker {
+    root: PathBuf,
+    config: &'static SearchConfig,
+    cache: Option<PathBuf>,
+    trainer: Option<Trainer<'static>>,
+}
+
+impl Worker {
+    pub fn new(root: &Path, cache: Option<&Path>) -> Result<Worker> {
+        let (header, _) = Journal::read(root)?;
+        let config: SearchConfig = serde_json::from_value(header.config).with_context(|| {
+            format!("{}: run.json holds no search configuration", root.display())
+        })?;
+        Ok(Worker {
+            root: root.to_owned(),
+            // A worker process runs one search: its configuration and data live as long.
+            config: Box::leak(Box::new(config)),
+            cache: cache.map(Path::to_owned),
+            trainer: None,
+        })
     }
-    let (header, _) = Journal::read(root)?;
-    let config: SearchConfig = serde_json::from_value(header.config)
-        .with_context(|| format!("{}: run.json holds no search configuration", root.display()))?;
-    let Some(proposal) = Proposal::read(root, trial)? else {
-        bail!(
-            "{}: trial {trial} has no proposal ({})",
-            root.display(),
-            Proposal::file(trial)
-        );
-    };
-    let Some(cache) = cache.map(Path::to_owned).or(proposal.data_cache.clone()) else {
-        bail!("trial {trial}: the search names no data cache; pass --data-cache");
-    };
-    let started = Instant::now();
-    let splits = load_splits(&config, &cache)?;
-    let trainer = Trainer::new(&config, &splits)?;
-    let cand = Candidate {
-        actions: proposal.actions.clone(),
-    };
-    let priced = trainer.price(trial, &cand, &proposal.arch)?;
-    let record = trainer.train(root, priced, &mut super::run::Quiet, started)?;
-    write_result(root, &record)?;
-    Ok(Worked::Done(Box::new(record)))
+
+    /// Runs `trial` and writes its result, unless it is there already.
+    pub fn work(&mut self, trial: u32) -> Result<Worked> {
+        let root = &self.root;
+        if read_result(root, trial)?.is_some() {
+            return Ok(Worked::AlreadyDone);
+        }
+        let Some(proposal) = Proposal::read(root, trial)? else {
+            bail!(
+                "{}: trial {trial} has no proposal ({})",
+                root.display(),
+                Proposal::file(trial)
+            );
+        };
+        let started = Instant::now();
+        let trainer = match &mut self.trainer {
+            Some(t) => t,
+            slot @ None => {
+                let Some(cache) = self.cache.clone().or(proposal.data_cache.clone()) else {
+                    bail!("trial {trial}: the search names no data cache; pass --data-cache");
+                };
+                let splits: &'static Splits =
+                    Box::leak(Box::new(load_splits(self.config, &cache)?));
+                slot.insert(Trainer::new(self.config, splits)?)
+            }
+        };
+        let cand = Candidate {
+            actions: proposal.actions.clone(),
+        };
+        let priced = trainer.price(trial, &cand, &proposal.arch)?;
+        let record = trainer.train(root, priced, &mut super::run::Quiet, started)?;
+        write_result(root, &record)?;
+        Ok(Worked::Done(Box::new(record)))
+    }
+
+    /// `inas trial --serve`: trial numbers in, one per line; for each, `done N` or
+    /// `failed N` out once it ended, and the trial's report or error appended to its log.
+    /// Ends at the end of the input.
+    pub fn serve(
+        &mut self,
+        input: impl std::io::BufRead,
+        mut output: impl std::io::Write,
+    ) -> Result<()> {
+        for line in input.lines() {
+            let line = line?;
+            let trial: u32 = line
+                .trim()
+                .parse()
+                .with_context(|| format!("'{line}' is not a trial number"))?;
+            let report = match self.work(trial) {
+                Ok(w) => Ok(describe_work(trial, &w)),
+                Err(e) => Err(format!("{e:#}")),
+            };
+            let log = super::executor::log_file(&self.root, trial);
+            let text = match &report {
+                Ok(r) => format!("{r}\n"),
+                Err(e) => format!("error: {e}\n"),
+            };
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
+                .with_context(|| format!("writing {}", log.display()))?;
+            match report {
+                Ok(_) => writeln!(output, "done {trial}")?,
+                Err(e) => writeln!(output, "failed {trial} {}", e.replace('\n', " "))?,
+            }
+            output.flush()?;
+        }
+        Ok(())
+    }
+}
+
+/// One line on what a worker did.
+pub fn describe_work(trial: u32, w: &Worked) -> String {
+    match w {
+        Worked::AlreadyDone => format!("trial {trial}: already done"),
+        Worked::Done(r) => format!(
+            "trial {} {}: {}",
+            r.trial,
+            r.arch,
+            match r.trained() {
+                Some((f, q)) => format!("float {:.2} %, Q15 {:.2} %", f * 100.0, q * 100.0),
+                None => "not trained".into(),
+            }
+        ),
+    }
 }
