@@ -537,14 +537,16 @@ pub fn search_with(
                 let ex = executor.as_mut().expect("running slots have an executor");
                 let ended = ex.wait()?;
                 for e in ended {
-                    let Some(Slot::Running { priced, failures }) =
-                        slots.get_mut((e.trial - first) as usize)
-                    else {
+                    // Only this batch's running trials (an executor reports nothing else).
+                    let Some(j) = e.trial.checked_sub(first).map(|j| j as usize) else {
+                        continue;
+                    };
+                    let Some(Slot::Running { priced, failures }) = slots.get_mut(j) else {
                         continue;
                     };
                     if let Some(mut r) = trial::read_result(&root, e.trial)? {
                         r.retries = std::mem::take(failures);
-                        slots[(e.trial - first) as usize] = Slot::Done(r);
+                        slots[j] = Slot::Done(r);
                         continue;
                     }
                     failures.push(format!(
@@ -561,7 +563,7 @@ pub fn search_with(
                             reason: format!("{} attempts failed", failures.len()),
                         };
                         r.retries = std::mem::take(failures);
-                        slots[(e.trial - first) as usize] = Slot::Done(r);
+                        slots[j] = Slot::Done(r);
                     }
                 }
                 progress.tasks(ex.counts());
