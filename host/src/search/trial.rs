@@ -280,9 +280,9 @@ pub fn work(root: &Path, trial: u32, cache: Option<&Path>) -> Result<Worked> {
 /// once for every trial it runs.
 pub struct Worker {
     root: PathBuf,
-    config: &'static SearchConfig,
+    config: SearchConfig,
     cache: Option<PathBuf>,
-    trainer: Option<Trainer<'static>>,
+    splits: Option<Splits>,
 }
 
 impl Worker {
@@ -293,10 +293,9 @@ impl Worker {
         })?;
         Ok(Worker {
             root: root.to_owned(),
-            // A worker process runs one search: its configuration and data live as long.
-            config: Box::leak(Box::new(config)),
+            config,
             cache: cache.map(Path::to_owned),
-            trainer: None,
+            splits: None,
         })
     }
 
@@ -314,17 +313,16 @@ impl Worker {
             );
         };
         let started = Instant::now();
-        let trainer = match &mut self.trainer {
-            Some(t) => t,
+        let splits = match &mut self.splits {
+            Some(s) => s,
             slot @ None => {
                 let Some(cache) = self.cache.clone().or(proposal.data_cache.clone()) else {
                     bail!("trial {trial}: the search names no data cache; pass --data-cache");
                 };
-                let splits: &'static Splits =
-                    Box::leak(Box::new(load_splits(self.config, &cache)?));
-                slot.insert(Trainer::new(self.config, splits)?)
+                slot.insert(load_splits(&self.config, &cache)?)
             }
         };
+        let trainer = Trainer::new(&self.config, splits)?;
         let cand = Candidate {
             actions: proposal.actions.clone(),
         };
