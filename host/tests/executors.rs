@@ -149,18 +149,19 @@ fn a_batched_reinforce_search_killed_mid_batch_resumes_exactly() {
         .lines()
         .map(|l| format!("{l}\n"))
         .collect();
-    fs::write(cut.join("journal.jsonl"), lines[..3].concat()).unwrap();
-    let o = inas(
-        d,
-        &[
+    let killed_and_resumed = || {
+        fs::write(cut.join("journal.jsonl"), lines[..3].concat()).unwrap();
+        let resume = [
             "search",
             "--out",
             "cut",
             "--resume",
             "--data-cache",
             "cache",
-        ],
-    );
+        ];
+        inas(d, &resume)
+    };
+    let o = killed_and_resumed();
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(journal(&cut), journal(&d.join("rf")));
     // A batch the journal does not start where the proposals say is refused, not guessed.
@@ -170,18 +171,7 @@ fn a_batched_reinforce_search_killed_mid_batch_resumes_exactly() {
         p.replace("\"start\": 2", "\"start\": 1"),
     )
     .unwrap();
-    fs::write(cut.join("journal.jsonl"), lines[..3].concat()).unwrap();
-    let o = inas(
-        d,
-        &[
-            "search",
-            "--out",
-            "cut",
-            "--resume",
-            "--data-cache",
-            "cache",
-        ],
-    );
+    let o = killed_and_resumed();
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("2.proposal.json"), "{}", text(&o));
 }

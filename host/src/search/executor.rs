@@ -130,20 +130,6 @@ pub trait Executor {
     fn counts(&self) -> Counts;
 }
 
-/// The worker command for `trial`, as a program and its arguments.
-fn trial_command(exe: &Path, root: &Path, trial: u32) -> (PathBuf, Vec<String>) {
-    (
-        exe.to_owned(),
-        vec![
-            "trial".into(),
-            "--run".into(),
-            root.display().to_string(),
-            "--trial".into(),
-            trial.to_string(),
-        ],
-    )
-}
-
 /// `logs/trial-N.log` in the run directory: every attempt of trial N appends there.
 pub fn log_file(root: &Path, trial: u32) -> PathBuf {
     root.join("logs").join(format!("trial-{trial}.log"))
@@ -373,18 +359,15 @@ impl Slurm {
 
     fn script(&self, trials: &[u32]) -> String {
         let list: Vec<String> = trials.iter().map(u32::to_string).collect();
-        let (program, args) = trial_command(&self.exe, &self.root, 0);
-        let quoted: Vec<String> = args[..args.len() - 1].iter().map(|a| quote(a)).collect();
+        let root = quote(&self.root.display().to_string());
         format!(
             "#!/bin/sh\n# inas trials of one batch: array index i runs the i-th trial listed.\n\
              set -- {}\nshift \"$SLURM_ARRAY_TASK_ID\"\n\
              # libtorch uses the CPUs Slurm gave the task, not every core of the node.\n\
              : \"${{OMP_NUM_THREADS:=${{SLURM_CPUS_PER_TASK:-1}}}}\"\nexport OMP_NUM_THREADS\n\
-             exec {} {} \"$1\" >> {}/logs/trial-\"$1\".log 2>&1\n",
+             exec {} 'trial' '--run' {root} '--trial' \"$1\" >> {root}/logs/trial-\"$1\".log 2>&1\n",
             list.join(" "),
-            quote(&program.display().to_string()),
-            quoted.join(" "),
-            quote(&self.root.display().to_string()),
+            quote(&self.exe.display().to_string()),
         )
     }
 }

@@ -62,19 +62,33 @@ impl Proposal {
     /// The proposal of `trial`, if the coordinator wrote one (runs from before batches have
     /// none: each of their trials was a batch of one).
     pub fn read(root: &Path, trial: u32) -> Result<Option<Proposal>> {
-        let path = root.join(Self::file(trial));
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-        };
-        let p: Proposal = serde_json::from_slice(&bytes)
-            .with_context(|| format!("{}: not a trial proposal", path.display()))?;
-        if p.trial != trial {
-            bail!("{}: holds trial {}", path.display(), p.trial);
-        }
-        Ok(Some(p))
+        read_trial_file(
+            &root.join(Self::file(trial)),
+            "a trial proposal",
+            trial,
+            |p: &Proposal| p.trial,
+        )
     }
+}
+
+/// A trial's JSON file, if it exists; one that holds another trial is an error.
+fn read_trial_file<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &str,
+    trial: u32,
+    trial_of: impl Fn(&T) -> u32,
+) -> Result<Option<T>> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let t: T = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{}: not {what}", path.display()))?;
+    if trial_of(&t) != trial {
+        bail!("{}: holds trial {}", path.display(), trial_of(&t));
+    }
+    Ok(Some(t))
 }
 
 /// `trials/N.result.json`: a worker's finished trial (its journal line, less the reward the
@@ -84,18 +98,12 @@ pub fn result_file(trial: u32) -> String {
 }
 
 pub fn read_result(root: &Path, trial: u32) -> Result<Option<TrialRecord>> {
-    let path = root.join(result_file(trial));
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-    };
-    let r: TrialRecord = serde_json::from_slice(&bytes)
-        .with_context(|| format!("{}: not a trial result", path.display()))?;
-    if r.trial != trial {
-        bail!("{}: holds trial {}", path.display(), r.trial);
-    }
-    Ok(Some(r))
+    read_trial_file(
+        &root.join(result_file(trial)),
+        "a trial result",
+        trial,
+        |r: &TrialRecord| r.trial,
+    )
 }
 
 fn write_result(root: &Path, record: &TrialRecord) -> Result<()> {
