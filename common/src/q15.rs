@@ -98,9 +98,8 @@ impl Acc {
 /// inputs of a row contiguous and `x_step` words after the previous row's, the weights
 /// contiguous across all rows (the engine stores a weight tile output-channel major).
 ///
-/// Built by [`Window::new`] only, so the spans and the rounding preload always agree with the
-/// shape: a device may bound-check a call against them alone. `repr(C)`: the MSP430 firmware
-/// reads the fields from assembly.
+/// The spans and the rounding preload are computed from the shape, so they always agree with
+/// it. `repr(C)`: the MSP430 firmware reads a [`MacTile`]'s window from assembly.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Window {
@@ -110,23 +109,12 @@ pub struct Window {
     depth: u16,
     taps: u16,
     shift: u16,
-    /// The accumulator's start, 2^(shift − 1) (0 for shift 0), as low and high words.
-    round: [u16; 2],
-    /// (rows − 1)·x_step + row and rows·row: the words of x and w the window reads.
-    x_span: u32,
-    w_span: u32,
 }
 
 impl Window {
     /// A window of `rows` rows of `row` products, input rows `x_step` words apart, counted by
     /// the cost model as `taps` MAC calls of `depth` products; `shift` (0..=31) finishes it.
     pub const fn new(rows: u16, row: u16, x_step: u16, depth: u16, taps: u16, shift: u8) -> Window {
-        let round = Acc::new(shift).sum as u32;
-        let x_span = if rows == 0 {
-            0
-        } else {
-            (rows as u32 - 1) * x_step as u32 + row as u32
-        };
         Window {
             rows,
             row,
@@ -134,9 +122,6 @@ impl Window {
             depth,
             taps,
             shift: shift as u16,
-            round: [round as u16, (round >> 16) as u16],
-            x_span,
-            w_span: rows as u32 * row as u32,
         }
     }
 
@@ -160,15 +145,20 @@ impl Window {
     }
     /// The accumulator's starting value (the rounding constant).
     pub const fn round(&self) -> i32 {
-        (self.round[0] as u32 | ((self.round[1] as u32) << 16)) as i32
+        Acc::new(self.shift as u8).sum
     }
-    /// Words of x the window reaches from its first input.
+    /// Words of x the window reaches from its first input: (rows − 1)·x_step + row. (Computed,
+    /// not stored: a device keeps a window in every layer's geometry, in FRAM.)
     pub const fn x_span(&self) -> u32 {
-        self.x_span
+        if self.rows == 0 {
+            0
+        } else {
+            (self.rows as u32 - 1) * self.x_step as u32 + self.row as u32
+        }
     }
-    /// Weights the window reads.
+    /// Weights the window reads: rows·row.
     pub const fn w_span(&self) -> u32 {
-        self.w_span
+        self.rows as u32 * self.row as u32
     }
 }
 
@@ -195,6 +185,12 @@ pub struct MacTile {
     x_extent: u32,
     w_extent: u32,
     o_extent: u32,
+    /// The strides again, as a kernel walking pointers adds them (bytes, wrapping): from the
+    /// end of a window row to the next row's start, ((x_step − row)·2); between the windows of
+    /// adjacent pixels, and of adjacent pixel rows; from the end of a pixel's outputs to the
+    /// next pixel's, ((o_col − tm)·2); between output pixel rows. Made once with the tile, so
+    /// a call hands the tile itself to the kernel.
+    walk: [u16; 5],
 }
 
 impl MacTile {
@@ -211,6 +207,27 @@ impl MacTile {
         x_extent: 0,
         w_extent: 0,
         o_extent: 0,
+        walk: [0; 5],
+    };
+
+    /// Byte offsets of the window's rows and row, then tm, out_rows, out_cols and the five
+    /// `walk` strides: what assembly reading a `MacTile` relies on (the MSP430 firmware's MAC
+    /// takes them as its operands' offsets).
+    pub const FIELD_OFFSETS: [usize; 10] = {
+        let win = core::mem::offset_of!(MacTile, win);
+        let walk = core::mem::offset_of!(MacTile, walk);
+        [
+            win + core::mem::offset_of!(Window, rows),
+            win + core::mem::offset_of!(Window, row),
+            core::mem::offset_of!(MacTile, tm),
+            core::mem::offset_of!(MacTile, out_rows),
+            core::mem::offset_of!(MacTile, out_cols),
+            walk,
+            walk + 2,
+            walk + 4,
+            walk + 6,
+            walk + 8,
+        ]
     };
 
     /// A tile of `out_rows` × `out_cols` pixels of `tm` outputs over windows `win`, with these
@@ -233,6 +250,14 @@ impl MacTile {
         let o_extent = sum(span(out_rows, o_row), span(out_cols, o_col), u32::from(tm));
         let w_extent = crate::plan::mul(win.w_span(), u32::from(tm));
         let ext = |e: Option<u32>| if empty { 0 } else { e.unwrap_or(u32::MAX) };
+        let bytes = |words: u16| words.wrapping_mul(2);
+        let walk = [
+            bytes(win.x_step().wrapping_sub(win.row())),
+            bytes(x_col),
+            bytes(x_row),
+            bytes(o_col.wrapping_sub(tm)),
+            bytes(o_row),
+        ];
         MacTile {
             win,
             tm,
@@ -245,6 +270,7 @@ impl MacTile {
             x_extent: ext(x_extent),
             w_extent: ext(w_extent),
             o_extent: ext(o_extent),
+            walk,
         }
     }
 
@@ -312,7 +338,7 @@ pub fn tile(x: &[i16], w: &[i16], out: &mut [i16], t: &MacTile, relu: bool) -> O
 /// past either buffer.
 pub fn window(x: &[i16], w: &[i16], win: &Window) -> Option<i16> {
     let fits = |len: usize, span: u32| u32::try_from(len).is_ok_and(|len| len >= span);
-    if !fits(x.len(), win.x_span) || !fits(w.len(), win.w_span) {
+    if !fits(x.len(), win.x_span()) || !fits(w.len(), win.w_span()) {
         return None;
     }
     let row = usize::from(win.row);

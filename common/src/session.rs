@@ -1059,61 +1059,74 @@ impl Session {
         } else {
             MacTile::new(Window::new(1, n, n, n, 1, 15), 1, 1, 1, 0, 0, 1, 1)
         };
+        // The MAC kernels get a loop each, so a repetition costs the call and a loop step (a
+        // `match` inside the loop cost the MAC benchmark about sixty cycles of dispatch and
+        // reloads per call); the transfers share one, for code size (the smoke build's FRAM).
         let start = dev.cycles();
-        let mut sink = 0i32;
-        for _ in 0..reps {
-            match kind {
-                BenchKind::Read => dev.read(Block::Ifm, scratch, &mut vm[..n_words])?,
-                BenchKind::Write => dev.write(
-                    Block::Output(crate::LoopOrder::ReuseO),
-                    scratch,
-                    &vm[..n_words],
-                )?,
-                BenchKind::Mac => {
-                    // One output of n products.
-                    let (x, w) = vm.split_at(n_words);
-                    let mut out = [0i16; 1];
+        let mut sink = 0i16;
+        match kind {
+            BenchKind::Mac => {
+                // One output of n products.
+                let (x, w) = vm.split_at(n_words);
+                let mut out = [0i16; 1];
+                for _ in 0..reps {
                     dev.mac(x, w, &mut out, &mac, false)?;
-                    sink = sink.wrapping_add(i32::from(out[0]));
                 }
-                BenchKind::Outputs => {
-                    // n outputs in one call.
-                    let (x, rest) = vm.split_at_mut(OUTPUT_BENCH_PRODUCTS);
-                    let (w, out) = rest.split_at_mut(OUTPUT_BENCH_PRODUCTS * n_words);
+                sink = out[0];
+            }
+            BenchKind::Outputs => {
+                // n outputs in one call.
+                let (x, rest) = vm.split_at_mut(OUTPUT_BENCH_PRODUCTS);
+                let (w, out) = rest.split_at_mut(OUTPUT_BENCH_PRODUCTS * n_words);
+                for _ in 0..reps {
                     dev.mac(x, w, &mut out[..n_words], &mac, false)?;
-                    sink = sink.wrapping_add(i32::from(out[0]));
                 }
-                BenchKind::Pool => {
-                    // One channel of n pixels, a pooling weight of 1/n as a GAP layer has.
-                    let (x, out) = vm.split_at_mut(n_words);
+                sink = out[0];
+            }
+            BenchKind::Pool => {
+                // One channel of n pixels, a pooling weight of 1/n as a GAP layer has.
+                let (x, out) = vm.split_at_mut(n_words);
+                for _ in 0..reps {
                     dev.pool(x, (0x7fff / n) as i16, &mut out[..1], n, 15, false)?;
-                    sink = sink.wrapping_add(i32::from(out[0]));
                 }
-                BenchKind::ReadBlocks => {
-                    let tile = Blocks::new(1, n, 1, 0, 2, 0, 1);
-                    dev.read_blocks(Block::Ifm, scratch, &tile, &mut vm[..n_words])?;
+                sink = out[0];
+            }
+            _ => {
+                for _ in 0..reps {
+                    match kind {
+                        BenchKind::Read => dev.read(Block::Ifm, scratch, &mut vm[..n_words])?,
+                        BenchKind::Write => dev.write(
+                            Block::Output(crate::LoopOrder::ReuseO),
+                            scratch,
+                            &vm[..n_words],
+                        )?,
+                        BenchKind::ReadBlocks => {
+                            let tile = Blocks::new(1, n, 1, 0, 2, 0, 1);
+                            dev.read_blocks(Block::Ifm, scratch, &tile, &mut vm[..n_words])?;
+                        }
+                        BenchKind::WriteBlocks => {
+                            let tile = Blocks::new(1, n, 1, 0, 2, 0, 1);
+                            let order = crate::LoopOrder::ReuseO;
+                            dev.write_blocks(Block::Output(order), scratch, &tile, &vm[..n_words])?;
+                        }
+                        BenchKind::Commit => {
+                            dev.write(Block::Footprint, scratch, &[sink, 0, 0])?;
+                            dev.write(Block::Footprint, scratch + 3, &[1])?;
+                        }
+                        BenchKind::Batch => {
+                            // The NVM traffic of `Session::step` around the engine's batch.
+                            let mut fp = [0i16; 2 * FOOTPRINT_SLOT_WORDS as usize];
+                            dev.read(Block::Footprint, scratch, &mut fp)?;
+                            dev.write(Block::Footprint, scratch, &[sink, fp[0], fp[1]])?;
+                            dev.write(Block::Footprint, scratch + 3, &[1])?;
+                            let counters = [fp[2], fp[3], fp[4], fp[5], fp[6]];
+                            dev.write(Block::Footprint, scratch + 8, &counters)?;
+                            dev.write(Block::Footprint, scratch + 13, &[2])?;
+                            sink = sink.wrapping_add(dev.cycles() as i16);
+                        }
+                        _ => {}
+                    }
                 }
-                BenchKind::WriteBlocks => {
-                    let tile = Blocks::new(1, n, 1, 0, 2, 0, 1);
-                    let order = crate::LoopOrder::ReuseO;
-                    dev.write_blocks(Block::Output(order), scratch, &tile, &vm[..n_words])?;
-                }
-                BenchKind::Commit => {
-                    dev.write(Block::Footprint, scratch, &[sink as i16, 0, 0])?;
-                    dev.write(Block::Footprint, scratch + 3, &[1])?;
-                }
-                BenchKind::Batch => {
-                    // The NVM traffic of `Session::step` around the engine's batch.
-                    let mut fp = [0i16; 2 * FOOTPRINT_SLOT_WORDS as usize];
-                    dev.read(Block::Footprint, scratch, &mut fp)?;
-                    dev.write(Block::Footprint, scratch, &[sink as i16, fp[0], fp[1]])?;
-                    dev.write(Block::Footprint, scratch + 3, &[1])?;
-                    let counters = [fp[2], fp[3], fp[4], fp[5], fp[6]];
-                    dev.write(Block::Footprint, scratch + 8, &counters)?;
-                    dev.write(Block::Footprint, scratch + 13, &[2])?;
-                    sink = sink.wrapping_add(dev.cycles() as i32);
-                }
-                BenchKind::Boot => {}
             }
         }
         let elapsed = dev.cycles().wrapping_sub(start);

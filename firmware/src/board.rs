@@ -120,8 +120,6 @@ impl NvmError {
 
 /// The peripherals the engine and session use after boot (all zero-sized).
 pub struct Board {
-    /// The MAC routines' job, kept so its finishing part is made once per layer.
-    job: Job,
     ta0: pac::Ta0,
 }
 
@@ -282,10 +280,7 @@ pub fn init() -> (Board, Serial) {
     unsafe { msp430::interrupt::enable() };
 
     (
-        Board {
-            job: Job::new(),
-            ta0,
-        },
+        Board { ta0 },
         Serial { uart, sent: false },
     )
 }
@@ -543,7 +538,8 @@ extern "C" {
 // loop; the timer handler touches no register, so no critical section is needed. A word write
 // to DMAxSA/DMAxDA clears bits 19:16 (SLAU367P 11.3.2), right for the buffer side; the HIFRAM
 // side takes MOVA, which LLVM does not assemble: hand-encoded as `MOVA @Rs, Rd` 0x0s0d,
-// `MOVA x(Rs), Rd` 0x0s3d, `MOVA Rs, Rd` 0x0sCd, `ADDA Rs, Rd` 0x0sEd, `MOVA Rs, &abs` 0x0s60.
+// `MOVA x(Rs), Rd` 0x0s3d, `MOVA Rs, Rd` 0x0sCd, `ADDA Rs, Rd` 0x0sEd, `MOVA Rs, &abs` 0x0s60;
+// r4–r10 are saved with PUSHM.W #7, r10 (0x156a) and restored with POPM.W #7, r10 (0x1764).
 core::arch::global_asm!(
     ".section .text.inas_dma,\"ax\",@progbits",
     ".global inas_dma_read",
@@ -553,22 +549,16 @@ core::arch::global_asm!(
     ".p2align 1",
     ".type inas_dma_write,@function",
     "inas_dma_write:",
-    "    push r4",
+    "    .word 0x156a",
     "    mov #1, r4",
     "    jmp 10f",
     ".size inas_dma_write, .-inas_dma_write",
     ".type inas_dma_read,@function",
     "inas_dma_read:",
-    "    push r4",
+    "    .word 0x156a",
     "    clr r4",
-    "10: push r5",
-    "    push r6",
-    "    push r7",
-    "    push r8",
-    "    push r9",
-    "    push r10",
     // 0x10000 + 2·addr, through the stack into r10.
-    "    rla r13",
+    "10: rla r13",
     "    rlc r14",
     "    inc r14",
     "    push r14",
@@ -625,13 +615,7 @@ core::arch::global_asm!(
     "    dec r11",
     "    jne 5b",
     "9:  mov #{copy}, &{ctl}",
-    "    pop r10",
-    "    pop r9",
-    "    pop r8",
-    "    pop r7",
-    "    pop r6",
-    "    pop r5",
-    "    pop r4",
+    "    .word 0x1764",
     "    ret",
     // One block: r12:r13 = the NVM word address, r14 = the buffer, r15 = words (1..=8192).
     ".size inas_dma_read, .-inas_dma_read",
@@ -741,9 +725,10 @@ const MPYFRAC: u16 = 0x0004;
 
 /// The MAC on MPY32: exactly `q15::tile` and `q15::pool`. For each output the rounding
 /// constant is preloaded into RES1:RES0, every product accumulates with MACS under
-/// saturation, and the sum is read once; a whole output tile is one call. Each call sets
-/// MPY32CTL0 itself: the multiply helpers of `inas-mspabi` (hardware build) leave it at 0. No
-/// interrupt handler multiplies, so nothing else touches MPY32 between a preload and its read.
+/// saturation, and the sum is read once; a whole output tile is one call, handed the
+/// `MacTile` itself (its `walk` strides are what the routine adds). Each call sets MPY32CTL0
+/// itself: the multiply helpers of `inas-mspabi` (hardware build) leave it at 0. No interrupt
+/// handler multiplies, so nothing else touches MPY32 between a preload and its read.
 impl Mac for Board {
     type Error = NvmError;
 
@@ -757,24 +742,27 @@ impl Mac for Board {
         relu: bool,
     ) -> Result<(), NvmError> {
         let win = tile.window();
-        // `MacTile::new` made the extents agree with the shape, so they bound every access.
-        let fits = ((x.len() as u32) >= tile.x_extent())
-            & ((w.len() as u32) >= tile.w_extent())
-            & ((out.len() as u32) >= tile.o_extent())
-            & (win.rows() != 0)
-            & (win.row() != 0)
-            & (win.shift() <= 31);
-        if !fits {
+        // `MacTile::new` made the extents agree with the shape, so they bound every access. A
+        // slice here holds at most 32 K bytes, so an extent past 16 bits fits none: each check
+        // is a word test and a word compare (a 32-bit `&` chain cost about 60 cycles a call).
+        let fits = |len: usize, extent: u32| (extent >> 16) == 0 && len as u16 >= extent as u16;
+        if !(fits(x.len(), tile.x_extent())
+            && fits(w.len(), tile.w_extent())
+            && fits(out.len(), tile.o_extent())
+            && win.rows() != 0
+            && win.row() != 0
+            && win.shift() <= 31)
+        {
             return Err(NvmError::at(u32::MAX));
         }
         if (tile.tm() == 0) | (tile.out_rows() == 0) | (tile.out_cols() == 0) {
             return Ok(());
         }
-        self.job.tile(tile, relu);
+        self.finish(win.shift(), relu);
         // SAFETY: the extents bound every read of x and w and every write of out (checked
-        // above), and the job's counts are all at least 1. The routine touches only MPY32
-        // registers, those buffers, the job and the registers it saves or may clobber.
-        unsafe { inas_mac_tile(x.as_ptr(), w.as_ptr(), out.as_mut_ptr(), &mut self.job) };
+        // above), and the tile's counts are all at least 1. The routine touches only MPY32
+        // registers, those buffers, `INAS_JOB` and the registers it saves or may clobber.
+        unsafe { inas_mac_tile(x.as_ptr(), w.as_ptr(), out.as_mut_ptr(), tile) };
         Ok(())
     }
 
@@ -795,32 +783,44 @@ impl Mac for Board {
         if channels == 0 {
             return Ok(());
         }
-        // A channel is a window of one product per pixel, `channels` words apart: the MAC
-        // tile's job with a pixel step, built directly (a `MacTile` computes extents this
-        // call has checked already).
-        let job = &mut self.job;
-        job.finish(shift, relu);
+        self.finish(shift, relu);
+        // A channel is `pixels` products, `channels` words apart (`skip` counts from the end
+        // of one).
+        // SAFETY: only `Board`'s methods touch the job, and a `Board` is the only one (`init`
+        // makes it once); no handler reads it.
+        let job = unsafe { &mut *addr_of_mut!(INAS_JOB) };
         job.rows = pixels;
-        job.row = 1;
         job.skip = (channels - 1).wrapping_mul(2);
         job.tm = channels;
         // SAFETY: pixels · channels words of x are read (checked above) and `channels` of out
         // written; the job's counts are at least 1. As for `mac`, the routine touches only
         // MPY32 registers, those buffers, the job and the registers it saves or may clobber.
-        unsafe { inas_pool_tile(x.as_ptr(), w, out.as_mut_ptr(), job) };
+        unsafe { inas_pool_tile(x.as_ptr(), w, out.as_mut_ptr()) };
         Ok(())
     }
 }
 
-/// What `inas_mac_tile` needs to know about a tile, laid out for it (offsets in its header
-/// comment). The board keeps one: the geometry is written per call (per output tile), the
-/// finishing part only when the shift or ReLU changes (`finish`), which is per layer at most.
+impl Board {
+    /// Sets what finishing an output with `shift` (0..=31) takes, unless it is set already:
+    /// per layer at most.
+    #[inline(always)]
+    fn finish(&mut self, shift: u8, relu: bool) {
+        let shift = shift & 31;
+        let key = u16::from(shift) | u16::from(relu) << 8;
+        // SAFETY: as in `pool`.
+        if key != unsafe { (*addr_of!(INAS_JOB)).finish_key } {
+            refinish(shift, relu, key);
+        }
+    }
+}
+
+/// What the MAC routines read besides the tile: how to finish an output (`inas_finish`), a GAP
+/// tile's geometry and the MAC's note of the weights' start. One static, read by absolute
+/// address: the MAC routine needs all twelve registers for the tile's walk. Offsets are the
+/// assembly's operands (`offset_of!`).
 #[repr(C)]
 struct Job {
-    rows: u16,
-    row: u16,
-    /// Bytes from the end of one input row to the start of the next (wrapping).
-    skip: u16,
+    /// The accumulator's preload, 2^(shift − 1), low and high word.
     pre: [u16; 2],
     ctl: u16,
     /// 1: v = RES1 >> k (shift ≥ 16); 0: fractional read, k = 15 − shift more bits to take.
@@ -830,99 +830,60 @@ struct Job {
     bound: u16,
     nbound: u16,
     relu: u16,
-    tm: u16,
-    out_rows: u16,
-    out_cols: u16,
-    /// Bytes between the windows of adjacent pixels, and of adjacent pixel rows.
-    x_col: u16,
-    x_row: u16,
-    /// Bytes from the end of a pixel's outputs to the next pixel's, and between pixel rows.
-    o_skip: u16,
-    o_row: u16,
-    /// The weights of output channel 0 (the routine's own note).
-    w0: u16,
     /// `shift | relu << 8` of the finishing fields, or `NO_FINISH`.
     finish_key: u16,
+    /// GAP: pixels per channel, bytes between a channel's pixels, channels.
+    rows: u16,
+    skip: u16,
+    tm: u16,
+    /// The weights of output channel 0 (the MAC routine's own note).
+    w0: u16,
 }
 
 /// A `finish_key` no (shift, relu) has.
 const NO_FINISH: u16 = u16::MAX;
 
-impl Job {
-    const fn new() -> Job {
-        Job {
-            rows: 0,
-            row: 0,
-            skip: 0,
-            pre: [0; 2],
-            ctl: 0,
-            high: 0,
-            k: 0,
-            bound: 0,
-            nbound: 0,
-            relu: 0,
-            tm: 0,
-            out_rows: 0,
-            out_cols: 0,
-            x_col: 0,
-            x_row: 0,
-            o_skip: 0,
-            o_row: 0,
-            w0: 0,
-            finish_key: NO_FINISH,
-        }
-    }
+/// In `.data`: a boot starts with no finishing set (a zeroed job would claim shift 0).
+#[no_mangle]
+static mut INAS_JOB: Job = Job {
+    pre: [0; 2],
+    ctl: 0,
+    high: 0,
+    k: 0,
+    bound: 0,
+    nbound: 0,
+    relu: 0,
+    finish_key: NO_FINISH,
+    rows: 0,
+    skip: 0,
+    tm: 0,
+    w0: 0,
+};
 
-    /// Sets the geometry of a MAC tile (and its finishing).
-    #[inline(always)]
-    fn tile(&mut self, t: &MacTile, relu: bool) {
-        let win = t.window();
-        self.finish(win.shift(), relu);
-        self.rows = win.rows();
-        self.row = win.row();
-        self.skip = win.x_step().wrapping_sub(win.row()).wrapping_mul(2);
-        self.tm = t.tm();
-        self.out_rows = t.out_rows();
-        self.out_cols = t.out_cols();
-        self.x_col = t.x_col().wrapping_mul(2);
-        self.x_row = t.x_row().wrapping_mul(2);
-        self.o_skip = t.o_col().wrapping_sub(t.tm()).wrapping_mul(2);
-        self.o_row = t.o_row().wrapping_mul(2);
-    }
-
-    /// Sets what finishing an output with `shift` (0..=31) takes, unless it is set already.
-    #[inline(always)]
-    fn finish(&mut self, shift: u8, relu: bool) {
-        let shift = shift & 31;
-        let key = u16::from(shift) | u16::from(relu) << 8;
-        if key != self.finish_key {
-            self.refinish(shift, relu, key);
-        }
-    }
-
-    #[inline(never)]
-    fn refinish(&mut self, shift: u8, relu: bool, key: u16) {
-        let high = shift >= 16;
-        // Fractional reads return the sum doubled (SLAU367P §5.2.4.1): with shift ≤ 15 the
-        // result is sat16(read >> (shift + 1)), so RES1 directly for shift 15.
-        let (ctl, k) = if high {
-            (MAC_CTL, u16::from(shift - 16))
-        } else {
-            (MAC_CTL | MPYFRAC, 15 - u16::from(shift))
-        };
-        // The rounding constant 2^(shift − 1) and 2^shift from a table: a variable shift is a
-        // loop on this CPU.
-        let round = ROUND[usize::from(shift)];
-        let bound = if high { 0 } else { (2 * round).max(1) as u16 };
-        self.pre = [round as u16, (round >> 16) as u16];
-        self.ctl = ctl;
-        self.high = u16::from(high);
-        self.k = k;
-        self.bound = bound;
-        self.nbound = bound.wrapping_neg();
-        self.relu = u16::from(relu);
-        self.finish_key = key;
-    }
+#[inline(never)]
+fn refinish(shift: u8, relu: bool, key: u16) {
+    let high = shift >= 16;
+    // Fractional reads return the sum doubled (SLAU367P §5.2.4.1): with shift ≤ 15 the
+    // result is sat16(read >> (shift + 1)), so RES1 directly for shift 15.
+    let (ctl, k) = if high {
+        (MAC_CTL, u16::from(shift - 16))
+    } else {
+        (MAC_CTL | MPYFRAC, 15 - u16::from(shift))
+    };
+    // The rounding constant 2^(shift − 1) and 2^shift from a table: a variable shift is a
+    // loop on this CPU.
+    let round = ROUND[usize::from(shift)];
+    let bound = if high { 0 } else { (2 * round).max(1) as u16 };
+    // SAFETY: as in `Board::pool`.
+    let job = unsafe { &mut *addr_of_mut!(INAS_JOB) };
+    job.pre = [round as u16, (round >> 16) as u16];
+    job.ctl = ctl;
+    job.high = u16::from(high);
+    job.k = k;
+    job.bound = bound;
+    job.nbound = bound.wrapping_neg();
+    job.relu = u16::from(relu);
+    job.finish_key = key;
 }
 
 /// 2^(shift − 1) for shift 0..=31 (0 for shift 0): the accumulator's rounding preload. A
@@ -937,50 +898,50 @@ static ROUND: [u32; 32] = {
     t
 };
 
+// The window's row count is the tile's first word: the routine reads it as @r15 (2 cycles, not
+// the 3 of an indexed read, once per output).
+const _: () = assert!(MacTile::FIELD_OFFSETS[0] == 0);
+
 extern "C" {
-    fn inas_mac_tile(x: *const i16, w: *const i16, out: *mut i16, job: *mut Job);
-    fn inas_pool_tile(x: *const i16, w: i16, out: *mut i16, job: *mut Job);
+    fn inas_mac_tile(x: *const i16, w: *const i16, out: *mut i16, tile: *const MacTile);
+    fn inas_pool_tile(x: *const i16, w: i16, out: *mut i16);
 }
 
 // One output tile: r12 = x (pixel (0, 0)'s window), r13 = w (output channel 0's weights; the
-// next channel's follow, and every pixel uses the same), r14 = out, r15 = the Job: rows 0,
-// row 2, skip 4, pre 6/8, ctl 10, high 12, k 14, bound 16, nbound 18, relu 20, tm 22,
-// out_rows 24, out_cols 26, x_col 28, x_row 30, o_skip 32, o_row 34, w0 36.
+// next channel's follow, and every pixel uses the same), r14 = out, r15 = the `MacTile` (its
+// field offsets are the t_* operands; the window's rows at 0), the finishing in `INAS_JOB`
+// (j_* offsets).
 // Per output: preload RES1:RES0 and MPY32CTL0 (MPYC = 0, the preload's sign), MACS/OP2 pairs
 // (LLVM assembles no `@Rn+ -> &abs`: `.word 0x4cb2` is MOV @r12+, &MACS and `.word 0x4db2` MOV
 // @r13+, &OP2), then `inas_finish`. A MACS write follows its OP2 by 4 cycles and RES is read
 // at least 6 after the last OP2, beyond the 3-cycle 16x16 latency (SLAU367P Table 5-5).
+// Registers are saved with PUSHM.W #7, r10 (0x156a) and restored with POPM.W #7, r10 (0x1764):
+// 9 cycles each way against 21 and 14 for single pushes and pops (SLAU367P Table 4-17a).
 core::arch::global_asm!(
     ".section .text.inas_mac_tile,\"ax\",@progbits",
     ".global inas_mac_tile",
     ".p2align 1",
     ".type inas_mac_tile,@function",
     "inas_mac_tile:",
-    "    push r10",
-    "    push r9",
-    "    push r8",
-    "    push r7",
-    "    push r6",
-    "    push r5",
-    "    push r4",
-    "    mov r13, 36(r15)",
+    "    .word 0x156a",
+    "    mov r13, &{job}+{j_w0}",
     "    mov r12, r10",
     "    mov r14, r9",
-    "    mov 24(r15), r8",
+    "    mov {t_out_rows}(r15), r8",
     // A row of pixels: r10 = its first window, r9 = its first outputs.
     "1:  mov r10, r5",
     "    mov r9, r14",
-    "    mov 26(r15), r4",
+    "    mov {t_out_cols}(r15), r4",
     // A pixel: r5 = its window, r14 = its outputs.
-    "2:  mov 36(r15), r13",
-    "    mov 22(r15), r6",
+    "2:  mov &{job}+{j_w0}, r13",
+    "    mov {t_tm}(r15), r6",
     // An output.
     "3:  mov r5, r12",
-    "    mov 6(r15), &{res0}",
-    "    mov 8(r15), &{res1}",
-    "    mov 10(r15), &{ctl0}",
+    "    mov &{job}+{j_pre0}, &{res0}",
+    "    mov &{job}+{j_pre1}, &{res1}",
+    "    mov &{job}+{j_ctl}, &{ctl0}",
     "    mov @r15, r7",
-    "4:  mov 2(r15), r11",
+    "4:  mov {t_row}(r15), r11",
     "    bit #1, r11",
     "    jeq 5f",
     "    .word 0x4cb2, {macs}",
@@ -993,31 +954,25 @@ core::arch::global_asm!(
     "    .word 0x4db2, {op2}",
     "    sub #2, r11",
     "    jne 5b",
-    "6:  add 4(r15), r12",
+    "6:  add {t_skip}(r15), r12",
     "    dec r7",
     "    jne 4b",
     "    call #inas_finish",
     "    dec r6",
     "    jne 3b",
-    "    add 28(r15), r5",
-    "    add 32(r15), r14",
+    "    add {t_x_col}(r15), r5",
+    "    add {t_o_skip}(r15), r14",
     "    dec r4",
     "    jne 2b",
-    "    add 30(r15), r10",
-    "    add 34(r15), r9",
+    "    add {t_x_row}(r15), r10",
+    "    add {t_o_row}(r15), r9",
     "    dec r8",
     "    jne 1b",
-    "    pop r4",
-    "    pop r5",
-    "    pop r6",
-    "    pop r7",
-    "    pop r8",
-    "    pop r9",
-    "    pop r10",
+    "    .word 0x1764",
     "    ret",
-    // One GAP tile: r12 = x (channel 0 of pixel 0), r13 = the pooling weight, r14 = out, r15 =
-    // the Job of a tile of `tm` channels whose windows are `rows` pixels of one product,
-    // `skip` bytes apart after each. MOV @r12+, &OP2 is hand-encoded (0x4cb2), as above.
+    // One GAP tile: r12 = x (channel 0 of pixel 0), r13 = the pooling weight, r14 = out; the
+    // job's `tm` channels of `rows` pixels each, `skip` bytes apart after each. MOV @r12+,
+    // &OP2 is hand-encoded (0x4cb2), as above.
     ".size inas_mac_tile, .-inas_mac_tile",
     ".global inas_pool_tile",
     ".type inas_pool_tile,@function",
@@ -1027,14 +982,14 @@ core::arch::global_asm!(
     "    push r7",
     "    push r6",
     "    push r5",
-    "    mov 4(r15), r9",
-    "    mov 22(r15), r6",
+    "    mov &{job}+{j_skip}, r9",
+    "    mov &{job}+{j_tm}, r6",
     "    mov r12, r5",
     "20: mov r5, r12",
-    "    mov 6(r15), &{res0}",
-    "    mov 8(r15), &{res1}",
-    "    mov 10(r15), &{ctl0}",
-    "    mov @r15, r8",
+    "    mov &{job}+{j_pre0}, &{res0}",
+    "    mov &{job}+{j_pre1}, &{res1}",
+    "    mov &{job}+{j_ctl}, &{ctl0}",
+    "    mov &{job}+{j_rows}, r8",
     // The weight is OP1 of every product: written once, each OP2 write then multiplies it
     // and accumulates again (SLAU367P §5.2.1: OP1 and the operation stay until rewritten).
     "    mov r13, &{macs}",
@@ -1052,7 +1007,7 @@ core::arch::global_asm!(
     "    pop r8",
     "    pop r9",
     "    ret",
-    // An output's end, for both routines: the sum in MPY32 finished as the Job says
+    // An output's end, for both routines: the sum in MPY32 finished as the job says
     // (`q15::Acc::finish`), added with saturation to *r14 (V is SR bit 8), ReLU if asked, stored;
     // r14 moves to the next output. Clobbers r7, r11, r12. RES is read at least 6 cycles after
     // the caller's last OP2 write.
@@ -1060,18 +1015,18 @@ core::arch::global_asm!(
     ".type inas_finish,@function",
     "inas_finish:",
     "    mov &{res1}, r11",
-    "    mov 14(r15), r7",
+    "    mov &{job}+{j_k}, r7",
     "    tst r7",
     "    jeq 38f",
-    "    tst 12(r15)",
+    "    tst &{job}+{j_high}",
     "    jeq 31f",
     "30: rra r11",
     "    dec r7",
     "    jne 30b",
     "    jmp 38f",
-    "31: cmp 16(r15), r11",
+    "31: cmp &{job}+{j_bound}, r11",
     "    jge 32f",
-    "    cmp 18(r15), r11",
+    "    cmp &{job}+{j_nbound}, r11",
     "    jl 33f",
     "    mov &{res0}, r12",
     "34: rla r12",
@@ -1091,7 +1046,7 @@ core::arch::global_asm!(
     "    tst r11",
     "    jge 39f",
     "    mov #0x8000, r7",
-    "39: tst 20(r15)",
+    "39: tst &{job}+{j_relu}",
     "    jeq 40f",
     "    tst r7",
     "    jge 40f",
@@ -1100,6 +1055,28 @@ core::arch::global_asm!(
     "    incd r14",
     "    ret",
     ".size inas_finish, .-inas_finish",
+    job = sym INAS_JOB,
+    j_pre0 = const core::mem::offset_of!(Job, pre),
+    j_pre1 = const core::mem::offset_of!(Job, pre) + 2,
+    j_ctl = const core::mem::offset_of!(Job, ctl),
+    j_high = const core::mem::offset_of!(Job, high),
+    j_k = const core::mem::offset_of!(Job, k),
+    j_bound = const core::mem::offset_of!(Job, bound),
+    j_nbound = const core::mem::offset_of!(Job, nbound),
+    j_relu = const core::mem::offset_of!(Job, relu),
+    j_rows = const core::mem::offset_of!(Job, rows),
+    j_skip = const core::mem::offset_of!(Job, skip),
+    j_tm = const core::mem::offset_of!(Job, tm),
+    j_w0 = const core::mem::offset_of!(Job, w0),
+    t_row = const MacTile::FIELD_OFFSETS[1],
+    t_tm = const MacTile::FIELD_OFFSETS[2],
+    t_out_rows = const MacTile::FIELD_OFFSETS[3],
+    t_out_cols = const MacTile::FIELD_OFFSETS[4],
+    t_skip = const MacTile::FIELD_OFFSETS[5],
+    t_x_col = const MacTile::FIELD_OFFSETS[6],
+    t_x_row = const MacTile::FIELD_OFFSETS[7],
+    t_o_skip = const MacTile::FIELD_OFFSETS[8],
+    t_o_row = const MacTile::FIELD_OFFSETS[9],
     res0 = const RES0,
     res1 = const RES1,
     ctl0 = const MPY32CTL0,

@@ -2,8 +2,8 @@
 //!
 //! The base ISA (27 instructions, 7 addressing modes, constant generators, byte and word) is
 //! complete; of MSP430X, the address instructions (MOVA, CMPA, ADDA, SUBA; RETA is
-//! `MOVA @SP+, PC`) are implemented because the board firmware hand-encodes two of them. Other
-//! MSP430X opcodes (extension words, CALLA, PUSHM/POPM, RRxM) are reported as illegal, with
+//! `MOVA @SP+, PC`) and PUSHM/POPM are implemented because the board firmware hand-encodes
+//! them. Other MSP430X opcodes (extension words, CALLA, RRxM) are reported as illegal, with
 //! their address. Format I, Format II and jumps have one handler per opcode, operand kinds
 //! and width (const generics), so a handler runs straight through with its operands' shapes
 //! known; the rare address instructions decode their operands as they run.
@@ -283,6 +283,47 @@ pub(crate) fn reti(m: &mut Machine, _: &Insn) {
     m.r[0] = (u32::from(lo) | (u32::from(sr & 0xF000) << 4)) & !1;
 }
 
+/// PUSHM/POPM (the opcode is in `sx`, checked by `decode`): PUSHM pushes Rdst first, down to
+/// Rdst − n + 1, so the lowest register ends on top; POPM pops the lowest first. `.W` moves the
+/// low 16 bits and clears bits 19:16 on the way back; `.A` moves two words per register, low
+/// word at the lower address (SLAU367 4.6.2, PUSHM and POPM).
+pub(crate) fn multiple(m: &mut Machine, i: &Insn) {
+    m.r[0] = i.next_pc;
+    let w = i.sx;
+    let n = u32::from((w >> 4) & 15) + 1;
+    let first = u32::from(w & 15);
+    let word = w & 0x0100 != 0;
+    let size = if word { 2 } else { 4 };
+    if w & 0x0200 == 0 {
+        for r in (first + 1 - n..=first).rev() {
+            let v = m.r[r as usize];
+            let sp = (m.r[1].wrapping_sub(size)) & 0xF_FFFF;
+            m.r[1] = sp;
+            if word {
+                m.write_word(sp, v as u16);
+            } else {
+                m.write20(sp, v);
+            }
+        }
+    } else {
+        for r in first..first + n {
+            let sp = m.r[1];
+            let v = if word {
+                u32::from(m.read_word(sp))
+            } else {
+                m.read20(sp)
+            };
+            m.r[1] = (sp + size) & 0xF_FFFF;
+            match r {
+                0 => m.r[0] = v & 0xF_FFFE,
+                2 => m.set_sr(v as u16),
+                3 => {}
+                _ => m.r[r as usize] = v & 0xF_FFFF,
+            }
+        }
+    }
+}
+
 /// The MSP430X address instructions, decoded as they run (the opcode is in `sx`).
 pub(crate) fn address(m: &mut Machine, i: &Insn) {
     let pc = m.pc_now;
@@ -417,13 +458,13 @@ impl Machine {
         self.flags(r != 0, r == 0, r & msb != 0, v);
     }
 
-    fn read20(&mut self, a: u32) -> u32 {
+    pub(crate) fn read20(&mut self, a: u32) -> u32 {
         let lo = self.read_word(a);
         let hi = self.read_word((a + 2) & 0xF_FFFF);
         u32::from(lo) | (u32::from(hi & 0xF) << 16)
     }
 
-    fn write20(&mut self, a: u32, v: u32) {
+    pub(crate) fn write20(&mut self, a: u32, v: u32) {
         self.write_word(a, v as u16);
         self.write_word((a + 2) & 0xF_FFFF, ((v >> 16) & 0xF) as u16);
     }

@@ -187,7 +187,27 @@ impl Machine {
                     return Err(illegal("MSP430X extension words are not modelled"));
                 }
                 if w >= 0x1400 {
-                    return Err(illegal("PUSHM/POPM (MSP430X) are not modelled"));
+                    // PUSHM/POPM (SLAU367 4.6.1): bit 9 pops, bit 8 clear means .A; n − 1 in
+                    // bits 7:4. The register field is the first pushed (the highest) or the
+                    // first popped (the lowest).
+                    let n = u8::try_from((w >> 4) & 15).unwrap_or(0) + 1;
+                    let first = w & 15;
+                    let pop = w & 0x0200 != 0;
+                    let (lowest, highest) = if pop {
+                        (first, first + u16::from(n) - 1)
+                    } else {
+                        (first.wrapping_sub(u16::from(n) - 1), first)
+                    };
+                    if lowest > highest || highest > 15 {
+                        return Err(illegal("PUSHM/POPM reaches past R15 or below R0"));
+                    }
+                    let words = if w & 0x0100 != 0 { n } else { 2 * n };
+                    insn.exec = Some(cpu::multiple);
+                    insn.sx = w;
+                    insn.cycles = lut.t.multiple_base + lut.t.multiple_per_word * words;
+                    insn.words = 1;
+                    insn.next_pc = after_opcode;
+                    return Ok(insn);
                 }
                 match op {
                     6 if w == 0x1300 => {

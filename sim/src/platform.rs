@@ -67,6 +67,9 @@ pub struct CycleTable {
     pub mova_immediate: u8,
     pub adda_immediate: u8,
     pub reta: u8,
+    /// PUSHM/POPM: a base, plus this per 16-bit word moved.
+    pub multiple_base: u8,
+    pub multiple_per_word: u8,
 }
 
 #[derive(Clone, Debug, Deserialize)]

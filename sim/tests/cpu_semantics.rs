@@ -154,3 +154,59 @@ fn an_interrupt_pending_as_the_cpu_sleeps_wakes_it() {
     assert_eq!(m.reg(5), 0x1234, "the CPU woke and went on after the sleep");
     assert!(!m.sleeping());
 }
+
+/// PUSHM/POPM as SLAU367 4.6.2 describes them: PUSHM.W #n, Rdst stores Rdst first, so the
+/// lowest register ends on top; POPM.W #n, Rdst (encoded with the lowest register) restores them
+/// in order; .A keeps bits 19:16; 2 + n cycles for .W and 2 + 2n for .A (Table 4-17a).
+#[test]
+fn push_and_pop_multiple_follow_the_user_guide() {
+    let mut a = Asm::new(0x4400);
+    a.fmt1(MOV, false, Op::ImmLong(0x2400), Op::R(1));
+    a.word(0x152a); // PUSHM.W #3, R10
+    a.fmt1(MOV, false, Op::ImmLong(0), Op::R(8)); // clobber what was saved
+    a.fmt1(MOV, false, Op::ImmLong(0), Op::R(9));
+    a.fmt1(MOV, false, Op::ImmLong(0), Op::R(10));
+    a.word(0x1728); // POPM.W #3, R10 (the field holds R10 − 3 + 1 = R8)
+    a.word(0x140f); // PUSHM.A #1, R15
+    a.word(0x160e); // POPM.A #1, R14
+    let mut m = machine_with(&a);
+    m.single_step().unwrap();
+    m.set_reg(8, 0x1_0008);
+    m.set_reg(9, 0x0009);
+    m.set_reg(10, 0x000A);
+    let before = m.cycles();
+    m.single_step().unwrap();
+    assert_eq!(m.cycles() - before, 5);
+    assert_eq!(m.reg(1), 0x2400 - 6);
+    // R8 on top, R10 deepest; .W stores the low word only.
+    assert_eq!(m.memory().word(0x2400 - 6), 0x0008);
+    assert_eq!(m.memory().word(0x2400 - 4), 0x0009);
+    assert_eq!(m.memory().word(0x2400 - 2), 0x000A);
+    for _ in 0..3 {
+        m.single_step().unwrap();
+    }
+    let before = m.cycles();
+    m.single_step().unwrap();
+    assert_eq!(m.cycles() - before, 5);
+    assert_eq!((m.reg(8), m.reg(9), m.reg(10)), (0x0008, 0x0009, 0x000A));
+    assert_eq!(m.reg(1), 0x2400);
+    m.set_reg(15, 0xA_BCDE);
+    let before = m.cycles();
+    m.single_step().unwrap();
+    assert_eq!(m.cycles() - before, 4);
+    assert_eq!(m.reg(1), 0x2400 - 4);
+    m.single_step().unwrap();
+    assert_eq!(m.reg(14), 0xA_BCDE);
+    assert_eq!(m.reg(1), 0x2400);
+}
+
+#[test]
+fn a_push_multiple_below_r0_is_an_error() {
+    let mut a = Asm::new(0x4400);
+    a.word(0x1532); // PUSHM.W #4, R2: R2 down to R(−1)
+    let mut m = machine_with(&a);
+    assert!(matches!(
+        m.single_step(),
+        Err(SimError::IllegalInstruction { pc: 0x4400, .. })
+    ));
+}
