@@ -355,11 +355,6 @@ impl<'a> Plan<'a> {
             None => 0,
         }
     }
-
-    /// The tensor section's bytes (little-endian i16).
-    pub fn tensor_bytes(&self) -> &'a [u8] {
-        self.tensors
-    }
 }
 
 /// What a device offers a plan.

@@ -307,11 +307,6 @@ impl Machine {
         self.p.uart.take_tx()
     }
 
-    /// Host bytes the device has not received yet.
-    pub fn uart_rx_pending(&self) -> usize {
-        self.p.uart.rx_pending()
-    }
-
     /// Whether the CPU is in a low-power mode (CPUOFF).
     pub fn sleeping(&self) -> bool {
         self.sr() & SR_CPUOFF != 0

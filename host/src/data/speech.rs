@@ -11,7 +11,7 @@
 //! the full dataset that gives the paper's 36,923 training and 4,890 test samples. Features:
 //! [`super::mfcc::KWS`], 25 frames x 10 coefficients.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -227,33 +227,4 @@ fn build_split(
         split.push(f, *l)?;
     }
     Ok(split)
-}
-
-/// Clip counts per word and split, for `inas data show` without computing features.
-pub fn census(root: &Path) -> Result<BTreeMap<String, [usize; 3]>> {
-    let val_list = read_list(root, VALIDATION_LIST)?;
-    let test_list = read_list(root, TESTING_LIST)?;
-    let mut out = BTreeMap::new();
-    for e in fs::read_dir(root).with_context(|| format!("cannot list {}", root.display()))? {
-        let p = e?.path();
-        let Some(word) = p.file_name().map(|n| n.to_string_lossy().into_owned()) else {
-            continue;
-        };
-        if !p.is_dir() || word.starts_with('_') {
-            continue;
-        }
-        let mut counts = [0usize; 3];
-        for c in fs::read_dir(&p)?.flatten() {
-            let rel = format!("{word}/{}", c.file_name().to_string_lossy());
-            counts[if test_list.contains(&rel) {
-                2
-            } else if val_list.contains(&rel) {
-                1
-            } else {
-                0
-            }] += 1;
-        }
-        out.insert(word, counts);
-    }
-    Ok(out)
 }

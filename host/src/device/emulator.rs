@@ -112,8 +112,6 @@ pub struct EmulatorLink {
     /// The supply runs switch to (see [`EmulatorLink::run_on`]), and whether it is on now.
     run_supply: Option<Supply>,
     on_run_supply: bool,
-    /// Reports of the runs before the last supply switch.
-    earlier: Vec<Report>,
     /// Where to write the cycles-by-function profile when the emulator stops for good.
     profile: Option<PathBuf>,
 }
@@ -133,7 +131,6 @@ impl EmulatorLink {
             name: format!("virtual LaunchPad ({})", firmware.display()),
             run_supply: None,
             on_run_supply: false,
-            earlier: vec![],
             profile: None,
         };
         link.spawn(emulator, supply)?;
@@ -240,15 +237,6 @@ impl EmulatorLink {
         Ok(report)
     }
 
-    /// Stops the emulator and returns the reports of every run, one per supply switch.
-    pub fn finish_all(mut self) -> Result<Vec<Report>> {
-        let (emulator, last) = self.stop()?;
-        self.write_profile(&emulator)?;
-        let mut all = std::mem::take(&mut self.earlier);
-        all.push(last);
-        Ok(all)
-    }
-
     fn close(&mut self) {
         let (lock, cv) = &*self.state;
         let mut s = lock.lock().expect("link state");
@@ -341,19 +329,18 @@ impl Link for EmulatorLink {
             return Ok(());
         }
         let supply = if want { self.run_supply.clone() } else { None };
-        let switch = || -> Result<Report> {
-            let (mut emulator, report) = self.stop()?;
+        // The report of the run that ends here is not kept: a command reads the last one.
+        let switch = || -> Result<()> {
+            let (mut emulator, _) = self.stop()?;
             emulator
                 .machine
                 .set_profiling(profile && phase == Phase::Run);
-            self.respawn(emulator, supply)?;
-            Ok(report)
+            self.respawn(emulator, supply)
         };
-        let report = switch().map_err(|e| LinkError::Closed {
+        switch().map_err(|e| LinkError::Closed {
             link: self.name.clone(),
             what: format!("switching the supply: {e:#}"),
         })?;
-        self.earlier.push(report);
         self.on_run_supply = want;
         Ok(())
     }

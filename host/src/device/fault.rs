@@ -58,10 +58,6 @@ impl<L: Link> FaultyLink<L> {
         &self.inner
     }
 
-    pub fn inner_mut(&mut self) -> &mut L {
-        &mut self.inner
-    }
-
     /// Damages `bytes` in place, compacting away dropped ones; returns the surviving length.
     fn damage(&mut self, bytes: &mut [u8]) -> usize {
         let mut kept = 0;
