@@ -476,6 +476,19 @@ fn plan_random_show_and_simulate() {
     let j = json(&inas(d.path(), &["plan", "show", "net.plan", "--json"]));
     assert_eq!(j["layers"].as_array().unwrap().len(), 5);
     assert_eq!(j["layers"][2]["design"], "2_1_4_16_reuse_W_S58");
+    // Uniform random Q15 weights are far larger than trained ones: wide layers can drive the
+    // accumulator past its range, and the text names exactly the layers whose peak says so.
+    let over: Vec<String> = j["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l["accumulator_peak"].as_i64().unwrap() > i64::from(i32::MAX))
+        .map(|(i, _)| i.to_string())
+        .collect();
+    assert!(!over.is_empty() && over.len() < 5, "{over:?}");
+    let line = format!("inputs can saturate it in layer(s) {} (", over.join(", "));
+    assert!(text.contains(&line), "{line}\n{text}");
 
     let o = inas(
         d.path(),

@@ -9,8 +9,8 @@ use serde_json::json;
 use super::args::{NetArgs, PlanCommand, PowerArg, SupplyArgs};
 use super::out::{errln, outln};
 use super::{EXIT_INFEASIBLE, EXIT_OK};
-use crate::planner;
 use crate::profile::Profile;
+use crate::{planner, q15ref};
 
 pub fn run(cmd: PlanCommand) -> Result<i32> {
     match cmd {
@@ -110,7 +110,7 @@ fn random(
 
 fn show(path: &Path, as_json: bool) -> Result<i32> {
     let bytes = read(path)?;
-    let (_, plan) = validated(path, &bytes)?;
+    let (raw, plan) = validated(path, &bytes)?;
     let meta = plan.meta();
     let profile = String::from_utf8_lossy(&meta.target.profile)
         .trim_end_matches('\0')
@@ -132,6 +132,7 @@ fn show(path: &Path, as_json: bool) -> Result<i32> {
                     "bias": l.bias.len,
                     "shift": l.shift,
                     "vm_bytes": vm_need_bytes(l),
+                    "accumulator_peak": q15ref::accumulator_peak(&raw, l),
                 })
             })
             .collect();
@@ -159,7 +160,7 @@ fn show(path: &Path, as_json: bool) -> Result<i32> {
     )?;
     outln!("input {}x{}x{}\n", meta.input.h, meta.input.w, meta.input.c)?;
     outln!(
-        "{:<3} {:<14} {:<13} {:<13} {:<9} {:<24} {:>8} {:>6} {:>6}",
+        "{:<3} {:<14} {:<13} {:<13} {:<9} {:<24} {:>8} {:>6} {:>6} {:>6}",
         "#",
         "kind",
         "input",
@@ -168,11 +169,17 @@ fn show(path: &Path, as_json: bool) -> Result<i32> {
         "design",
         "weights",
         "shift",
-        "VM B"
+        "VM B",
+        "acc %"
     )?;
+    let mut may_saturate = vec![];
     for (i, l) in plan.layers().iter().enumerate() {
+        let peak = q15ref::accumulator_peak(&raw, l);
+        if peak > i64::from(i32::MAX) {
+            may_saturate.push(i.to_string());
+        }
         outln!(
-            "{:<3} {:<14} {:<13} {:<13} {:<9} {:<24} {:>8} {:>6} {:>6}",
+            "{:<3} {:<14} {:<13} {:<13} {:<9} {:<24} {:>8} {:>6} {:>6} {:>6.1}",
             i,
             format!("{:?}{}", l.kind, if l.relu { "+relu" } else { "" }),
             format!("{}x{}x{}", l.input.h, l.input.w, l.input.c),
@@ -181,7 +188,17 @@ fn show(path: &Path, as_json: bool) -> Result<i32> {
             l.design.to_string(),
             l.weights.len,
             l.shift,
-            vm_need_bytes(l)
+            vm_need_bytes(l),
+            100.0 * peak as f64 / 2f64.powi(31)
+        )?;
+    }
+    // acc %: the most any input can drive the 32-bit accumulator to in one MAC call.
+    if may_saturate.is_empty() {
+        outln!("\naccumulator: no input can saturate it (acc % < 100): the Q15 sums are exact")?;
+    } else {
+        outln!(
+            "\naccumulator: inputs can saturate it in layer(s) {} (acc % >= 100)",
+            may_saturate.join(", ")
         )?;
     }
     outln!(
