@@ -81,9 +81,9 @@ pub fn forward(p: &Plan<'_>, input: &[i16]) -> Vec<Vec<i16>> {
 pub fn accumulator_peak(p: &Plan<'_>, l: &LayerDesc) -> i64 {
     let w = |i: u32| i64::from(p.tensor_value(l.weights.offset + i)).abs();
     let round = i64::from(Acc::new(l.shift).sum());
-    let sums = if l.kind == LayerKind::GlobalAvgPool {
+    let largest = if l.kind == LayerKind::GlobalAvgPool {
         // One weight, one product per pixel of a spatial tile.
-        vec![w(0) * i64::from(l.design.tr) * i64::from(l.design.tc)]
+        w(0) * i64::from(l.design.tr) * i64::from(l.design.tc)
     } else {
         let (m, n, tn) = (
             u32::from(l.output.c),
@@ -91,20 +91,19 @@ pub fn accumulator_peak(p: &Plan<'_>, l: &LayerDesc) -> i64 {
             l.design.tn.max(1),
         );
         let taps = u32::from(l.kh) * u32::from(l.kw);
-        let mut sums = vec![];
-        for mm in 0..m {
-            for nt in 0..n / tn {
-                sums.push(
-                    (0..taps)
-                        .flat_map(|tap| (0..tn).map(move |t| (tap * m + mm) * n + nt * tn + t))
-                        .map(w)
-                        .sum(),
-                );
-            }
-        }
-        sums
+        let call = |mm: u32, nt: u32| -> i64 {
+            (0..taps)
+                .flat_map(|tap| (0..tn).map(move |t| (tap * m + mm) * n + nt * tn + t))
+                .map(w)
+                .sum()
+        };
+        (0..m)
+            .flat_map(|mm| (0..n / tn).map(move |nt| (mm, nt)))
+            .map(|(mm, nt)| call(mm, nt))
+            .max()
+            .unwrap_or(0)
     };
-    round + (1 << 15) * sums.into_iter().max().unwrap_or(0)
+    round + (1 << 15) * largest
 }
 
 #[cfg(test)]
