@@ -423,10 +423,14 @@ pub fn run_search(args: SearchArgs) -> Result<i32> {
                 b.intermittent_latency_s.map_or("-".into(), |l| format!("{l:.2} s"))
             )?;
             if let Some(t) = &s.test {
+                let a = &t.accumulator;
                 outln!(
-                    "      Q15 test accuracy {:.2} % on {} samples",
+                    "      Q15 test accuracy {:.2} % on {} samples; accumulator peak {:.1} % of its range, {} of {} MAC calls saturated",
                     t.q15_acc * 100.0,
-                    t.samples
+                    t.samples,
+                    a.peak_share() * 100.0,
+                    a.saturated,
+                    a.calls
                 )?;
             }
             outln!("      plan: {}", result.out.join("best.plan").display())?;

@@ -36,6 +36,9 @@ pub struct TestResult {
     pub trial: u32,
     pub samples: usize,
     pub q15_acc: f64,
+    /// The accumulators over the test split: where no call saturated, the outputs are the exact
+    /// sums, whichever way saturation is defined.
+    pub accumulator: crate::q15ref::Headroom,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -22,6 +22,7 @@ use crate::model::{Overrides, Platform};
 use crate::network::Dataset;
 use crate::planner;
 use crate::profile::Profile;
+use crate::q15ref::Headroom;
 use crate::runs::{
     self, Journal, RunHeader, TestResult, Timings, TrialOutcome, TrialRecord, RUN_FORMAT,
 };
@@ -656,7 +657,8 @@ fn propose_batch(
     Ok((start32, cands))
 }
 
-/// Q15 accuracy of a trial's plan on the test split, run by the device-exact reference.
+/// Q15 accuracy of a trial's plan on the test split, run by the device-exact reference, and
+/// what its accumulators did there.
 fn test_accuracy(root: &Path, trial: u32, test: &Split) -> Result<TestResult> {
     use rayon::prelude::*;
     let path = root.join(TrialRecord::plan_file(trial));
@@ -664,7 +666,7 @@ fn test_accuracy(root: &Path, trial: u32, test: &Split) -> Result<TestResult> {
     let (plan, _) =
         planner::open(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let exp = plan.meta.input_exp;
-    let correct: usize = (0..test.len())
+    let (correct, accumulator) = (0..test.len())
         .into_par_iter()
         .map(|i| {
             let input: Vec<i16> = test
@@ -672,14 +674,22 @@ fn test_accuracy(root: &Path, trial: u32, test: &Split) -> Result<TestResult> {
                 .iter()
                 .map(|&v| crate::quant::to_q15(v, exp))
                 .collect();
-            let outs = crate::q15ref::forward(&plan, &input);
+            let mut h = Headroom::default();
+            let outs = crate::q15ref::forward_traced(&plan, &input, &mut h);
             let logits = outs.last().map(Vec::as_slice).unwrap_or(&[]);
-            usize::from(train::q15::argmax(logits) == usize::from(test.y[i]))
+            (
+                usize::from(train::q15::argmax(logits) == usize::from(test.y[i])),
+                h,
+            )
         })
-        .sum();
+        .reduce(
+            || (0, Headroom::default()),
+            |(c, h), (d, g)| (c + d, h.merge(g)),
+        );
     Ok(TestResult {
         trial,
         samples: test.len(),
+        accumulator,
         q15_acc: if test.is_empty() {
             0.0
         } else {
