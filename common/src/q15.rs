@@ -191,6 +191,8 @@ pub struct MacTile {
     /// next pixel's, ((o_col − tm)·2); between output pixel rows. Made once with the tile, so
     /// a call hands the tile itself to the kernel.
     walk: [u16; 5],
+    /// [`MacTile::status`].
+    status: u16,
 }
 
 impl MacTile {
@@ -208,7 +210,13 @@ impl MacTile {
         w_extent: 0,
         o_extent: 0,
         walk: [0; 5],
+        status: MacTile::BAD_WINDOW | MacTile::NOTHING,
     };
+
+    /// [`MacTile::status`]: the window has no products or a shift past 31.
+    pub const BAD_WINDOW: u16 = 0x8000;
+    /// [`MacTile::status`]: the tile has no outputs.
+    pub const NOTHING: u16 = 0x4000;
 
     /// Byte offsets of the window's rows and row, then tm, out_rows, out_cols and the five
     /// `walk` strides: what assembly reading a `MacTile` relies on (the MSP430 firmware's MAC
@@ -271,7 +279,21 @@ impl MacTile {
             w_extent: ext(w_extent),
             o_extent: ext(o_extent),
             walk,
+            status: if win.rows() == 0 || win.row() == 0 || win.shift() > 31 {
+                MacTile::BAD_WINDOW
+            } else {
+                0
+            } | if empty { MacTile::NOTHING } else { 0 }
+                | u16::from(win.shift() & 31),
         }
+    }
+
+    /// What a MAC unit checks of the tile besides its extents, in one word made with it: the
+    /// window's shift (low five bits), [`MacTile::NOTHING`] if the tile has no outputs and
+    /// [`MacTile::BAD_WINDOW`] if its window cannot be computed (no products, or a shift past
+    /// 31). Below `NOTHING`, the tile is work and the word is its shift.
+    pub const fn status(&self) -> u16 {
+        self.status
     }
 
     pub const fn window(&self) -> &Window {
@@ -458,6 +480,19 @@ mod tests {
         // An empty tile touches nothing.
         let none = MacTile::new(win, 0, 2, 2, 10, 1, 7, 3);
         assert_eq!(tile(&[], &[], &mut [], &none, false), Some(()));
+    }
+
+    /// The status word is the shift for a tile of work, and flags an empty tile and a window
+    /// that cannot be computed, whatever its shift.
+    #[test]
+    fn a_tiles_status_says_shift_emptiness_and_bad_windows() {
+        let t = |win: Window, tm: u16| MacTile::new(win, tm, 1, 1, 0, 0, 1, 1).status();
+        assert_eq!(t(Window::new(2, 3, 3, 6, 1, 17), 4), 17);
+        assert_eq!(t(Window::new(2, 3, 3, 6, 1, 17), 0), MacTile::NOTHING | 17);
+        assert_eq!(t(Window::new(0, 3, 3, 6, 1, 5), 4), MacTile::BAD_WINDOW | 5);
+        assert_eq!(t(Window::new(2, 0, 3, 6, 1, 5), 4), MacTile::BAD_WINDOW | 5);
+        assert!(t(Window::new(2, 3, 3, 6, 1, 32), 4) & MacTile::BAD_WINDOW != 0);
+        assert!(MacTile::EMPTY.status() >= MacTile::BAD_WINDOW);
     }
 
     #[test]

@@ -427,11 +427,7 @@ impl Board {
         }
         // `Blocks::new` made the extents agree with the shape: they bound every block. (As few
         // 32-bit operations as can say it: an `Option` chain here cost a hundred cycles.)
-        let extent = tile.nvm_extent();
-        if run > DMA_CHUNK_WORDS
-            || tile.buf_extent() > ram_len
-            || extent > NVM_WORDS
-            || addr > NVM_WORDS - extent
+        if run > DMA_CHUNK_WORDS || tile.buf_extent() > ram_len || !nvm_holds(addr, tile.nvm_extent())
         {
             return Err(NvmError::at(addr));
         }
@@ -710,6 +706,15 @@ impl Nvm for Board {
     }
 }
 
+/// Whether NVM words `addr..addr + words` exist. Both below 2^17 (NVM_WORDS is), their sum
+/// cannot wrap: a test of the high words and one 32-bit add and compare (the two-sided 32-bit
+/// form cost about 40 cycles a transfer).
+#[inline(always)]
+fn nvm_holds(addr: u32, words: u32) -> bool {
+    const _: () = assert!(NVM_WORDS < 1 << 17);
+    ((addr | words) >> 17) == 0 && addr + words <= NVM_WORDS
+}
+
 /// MPY32 registers the MAC drives (SLAU367P Table 5-6).
 const MACS: u16 = 0x04C6;
 const OP2: u16 = 0x04C8;
@@ -741,24 +746,28 @@ impl Mac for Board {
         tile: &MacTile,
         relu: bool,
     ) -> Result<(), NvmError> {
-        let win = tile.window();
+        // The window's validity, the tile's emptiness and the shift, tested as one word
+        // (`MacTile::new` made it): a bad window is an error, an empty tile done.
+        let status = tile.status();
+        if status >= MacTile::NOTHING {
+            return if status >= MacTile::BAD_WINDOW {
+                Err(NvmError::at(u32::MAX))
+            } else {
+                Ok(())
+            };
+        }
         // `MacTile::new` made the extents agree with the shape, so they bound every access. A
         // slice here holds at most 32 K bytes, so an extent past 16 bits fits none: each check
         // is a word test and a word compare (a 32-bit `&` chain cost about 60 cycles a call).
         let fits = |len: usize, extent: u32| (extent >> 16) == 0 && len as u16 >= extent as u16;
         if !(fits(x.len(), tile.x_extent())
             && fits(w.len(), tile.w_extent())
-            && fits(out.len(), tile.o_extent())
-            && win.rows() != 0
-            && win.row() != 0
-            && win.shift() <= 31)
+            && fits(out.len(), tile.o_extent()))
         {
             return Err(NvmError::at(u32::MAX));
         }
-        if (tile.tm() == 0) | (tile.out_rows() == 0) | (tile.out_cols() == 0) {
-            return Ok(());
-        }
-        self.finish(win.shift(), relu);
+        // Below `NOTHING` the status is the shift.
+        self.finish_key(status | u16::from(relu) << 8);
         // SAFETY: the extents bound every read of x and w and every write of out (checked
         // above), and the tile's counts are all at least 1. The routine touches only MPY32
         // registers, those buffers, `INAS_JOB` and the registers it saves or may clobber.
@@ -783,7 +792,7 @@ impl Mac for Board {
         if channels == 0 {
             return Ok(());
         }
-        self.finish(shift, relu);
+        self.finish_key(u16::from(shift) | u16::from(relu) << 8);
         // A channel is `pixels` products, `channels` words apart (`skip` counts from the end
         // of one).
         // SAFETY: only `Board`'s methods touch the job, and a `Board` is the only one (`init`
@@ -801,15 +810,13 @@ impl Mac for Board {
 }
 
 impl Board {
-    /// Sets what finishing an output with `shift` (0..=31) takes, unless it is set already:
-    /// per layer at most.
+    /// Sets what finishing an output takes, unless it is set already (per layer at most):
+    /// `key` is `shift | relu << 8`, shift 0..=31.
     #[inline(always)]
-    fn finish(&mut self, shift: u8, relu: bool) {
-        let shift = shift & 31;
-        let key = u16::from(shift) | u16::from(relu) << 8;
+    fn finish_key(&mut self, key: u16) {
         // SAFETY: as in `pool`.
         if key != unsafe { (*addr_of!(INAS_JOB)).finish_key } {
-            refinish(shift, relu, key);
+            refinish(key);
         }
     }
 }
@@ -861,7 +868,9 @@ static mut INAS_JOB: Job = Job {
 };
 
 #[inline(never)]
-fn refinish(shift: u8, relu: bool, key: u16) {
+fn refinish(key: u16) {
+    let shift = (key & 31) as u8;
+    let relu = key >> 8 != 0;
     let high = shift >= 16;
     // Fractional reads return the sum doubled (SLAU367P §5.2.4.1): with shift ≤ 15 the
     // result is sat16(read >> (shift + 1)), so RES1 directly for shift 15.
