@@ -110,6 +110,17 @@ impl Platform {
         })
     }
 
+    /// The platform for plans our engine runs: the costs of [`CostTable::for_engine`]. Plans
+    /// are explored for it, checked against it and predicted with it; [`Platform::new`] is the
+    /// reference's model, bit for bit (`inas explore`).
+    pub fn for_engine(profile: &Profile, o: Overrides) -> Result<Platform, SettingsError> {
+        let p = Platform::new(profile, o)?;
+        Ok(Platform {
+            costs: p.costs.for_engine(),
+            ..p
+        })
+    }
+
     /// Eav: the energy one power cycle may spend.
     pub fn budget_j(&self) -> f64 {
         self.cap.budget_j()
@@ -297,6 +308,8 @@ pub(crate) enum CycleTerms {
         per_mac: f64,
         /// wr(Tm) + bO_o.
         wr_out: f64,
+        /// Our engine: rd(Tm) + oPS_o, a fresh output tile's bias read (0 for the reference).
+        bias: f64,
     },
     Pool {
         /// Tr·Tc·Tm: elements per tile.
@@ -309,6 +322,8 @@ pub(crate) enum CycleTerms {
         fo: f64,
         per_elem: f64,
         bd: f64,
+        /// Our engine: rd(1) + oW, the batch's pooling-weight read (0 for the reference).
+        weight: f64,
     },
 }
 
@@ -331,6 +346,11 @@ impl CycleTerms {
                 fo: rd + x.o_psum[o_out],
                 per_elem: x.pool + x.o_pool,
                 bd: x.wr.at(tm) + x.b_out[o_out],
+                weight: if x.engine_reads {
+                    x.rd.at(1) + x.o_weights
+                } else {
+                    0.0
+                },
             };
         }
         let khkw = u64::from(layer.kh) * u64::from(layer.kw);
@@ -348,6 +368,11 @@ impl CycleTerms {
             fo: n_o as f64 * (x.rd.at(tm) + x.o_psum[o]),
             per_mac: (x.mac.at(tn) + x.add) + x.o_mac,
             wr_out: x.wr.at(tm) + x.b_out[o],
+            bias: if x.engine_reads {
+                x.rd.at(tm) + x.o_psum[o]
+            } else {
+                0.0
+            },
         }
     }
 
@@ -365,8 +390,12 @@ impl CycleTerms {
                 fo,
                 per_elem,
                 bd,
+                weight,
             } => {
+                // (A batch that starts the outputs reads their biases instead of partial sums:
+                // the same transfer.)
                 let fd = (sf * fi) + fo;
+                let fd = if x.engine_reads { fd + weight } else { fd };
                 let cp = mul(s, elems) as f64 * per_elem;
                 // As for a convolution: only calibrated profiles price tiles and finished
                 // outputs, so the reference's sum stays bit for bit.
@@ -389,11 +418,21 @@ impl CycleTerms {
                 fo,
                 per_mac,
                 wr_out,
+                bias,
             } => {
                 let (f_plus, f_zero) = match order {
                     LoopOrder::ReuseI => ((sf * (fw + fo)) + fi, (sf * fw) + fi),
                     LoopOrder::ReuseW => ((sf * (fi + fo)) + fw, (sf * fi) + fw),
                     LoopOrder::ReuseO => ((sf * (fi + fw)) + fo, sf * (fi + fw)),
+                };
+                // Our engine starts each output tile of a batch at input-channel tile 0 from
+                // its biases: S tiles for reuse_I and reuse_W, the one tile for reuse_O. (At
+                // most a partial-sum fetch, so the worst cycle is still the `plus` one where
+                // there is one.)
+                let f_zero = match order {
+                    _ if !x.engine_reads => f_zero,
+                    LoopOrder::ReuseO => f_zero + bias,
+                    _ => f_zero + (sf * bias),
                 };
                 let cp = mul(s, macs) as f64 * per_mac;
                 // Only calibrated profiles price finishing an output; the reference's sum stays
@@ -441,6 +480,12 @@ pub(crate) fn layer_cost_cont(t: &CostTable, x: &Side, layer: &Layer, d: &ExecDe
             (cp + (tg * tm as f64 * x.output)) + (tg * x.tile)
         };
         let bd = tg * (x.wr.at(tm) + x.b_out[LoopOrder::ReuseO.index()]);
+        // Our engine: each batch (one tile under continuous power) reads the pooling weight.
+        let fd = if x.engine_reads {
+            fd + (tg * (x.rd.at(1) + x.o_weights))
+        } else {
+            fd
+        };
         return (fd + cp) + bd;
     }
     let nt = ceil_div(layer.n, d.tn);
@@ -460,6 +505,12 @@ pub(crate) fn layer_cost_cont(t: &CostTable, x: &Side, layer: &Layer, d: &ExecDe
         LoopOrder::ReuseW => ((tf * fi) + (mul(mt, nt) as f64 * fw)) + (g * fo),
         // Quirk Q6: no partial-sum fetch (right: the output tile stays in VM across n).
         LoopOrder::ReuseO => (tf * fi) + (tf * fw),
+    };
+    // Our engine reads the biases of each output tile it starts (rcm of them).
+    let fd = if x.engine_reads {
+        fd + (rcm as f64 * (x.rd.at(tm) + x.o_psum[o]))
+    } else {
+        fd
     };
     let cp = (mul(mul(khkw, n_o), tm) as f64 * ((x.mac.at(tn) + x.add) + x.o_mac)) * tf;
     let cp = if x.output == 0.0 && x.tile == 0.0 {

@@ -180,7 +180,8 @@ pub fn random_plan(
     power: crate::model::Power,
     seed: u64,
 ) -> Result<Vec<u8>, RandomPlanError> {
-    let platform = crate::model::Platform::new(profile, overrides)?;
+    // Explored for our engine, so that its designs keep C1 for what the engine does.
+    let platform = crate::model::Platform::for_engine(profile, overrides)?;
     let network = space
         .network(arch)
         .map_err(|e| RandomPlanError::Network(format!("arch {arch:?}: {e}")))?;

@@ -403,9 +403,26 @@ pub struct Side {
     /// Per-MAC addressing: partial sums plus accumulation, pre-summed.
     pub o_mac: f64,
     pub o_pool: f64,
-    /// Loop-index footprint fetch and backup: rd(4) and wr(4).
+    /// Loop-index footprint fetch and backup: rd(4) and wr(4) (our engine: [`EngineReads`]).
     pub footprint_rd: f64,
     pub footprint_wr: f64,
+    /// Whether the reads only our engine makes are priced (see [`CostTable::for_engine`]).
+    pub engine_reads: bool,
+}
+
+/// What our engine (`inas_common::engine`) does in a batch beyond what the reference's model
+/// counts, and so what [`CostTable::for_engine`] prices: the one description of those
+/// operations (`host/tests/engine_energy.rs` checks it against the engine's own transfers).
+pub struct EngineReads;
+
+impl EngineReads {
+    /// The footprint read at recovery: both slots, one read.
+    pub const FOOTPRINT_READ_WORDS: u64 = 2 * inas_common::plan::FOOTPRINT_SLOT_WORDS as u64;
+    /// The commit: the slot's (layer, tile) words, then its sequence word, in two writes.
+    pub const COMMIT_WRITES_WORDS: [u64; 2] = [3, 1];
+    // Besides: an output tile that starts at input-channel tile 0 reads its Tm biases (one block,
+    // as a partial-sum fetch, then copied to its pixels in VM), and a GAP batch reads its one
+    // pooling weight (as a weight fetch): priced in the model's cycle terms.
 }
 
 /// Both sides of the model plus the non-cost platform facts it needs.
@@ -418,6 +435,34 @@ pub struct CostTable {
 }
 
 impl CostTable {
+    /// The costs of our engine running a plan's own designs, where the reference's model counts
+    /// less than the engine does: GAP tiles fetched without the halo (no quirk Q2), the footprint
+    /// read as both slots and committed in two writes, and the reads of [`EngineReads`] priced.
+    /// What C1 must hold for a plan our engine runs, and what predicts our devices. Idempotent.
+    pub fn for_engine(self) -> CostTable {
+        if self.e.engine_reads {
+            return self;
+        }
+        let side = |x: Side| {
+            let [a, b] = EngineReads::COMMIT_WRITES_WORDS;
+            Side {
+                footprint_rd: x.rd.at(EngineReads::FOOTPRINT_READ_WORDS),
+                // The footprint overhead stays; the 4-word write becomes the two writes.
+                footprint_wr: ((x.footprint_wr - x.wr.at(4)) + x.wr.at(a)) + x.wr.at(b),
+                engine_reads: true,
+                ..x
+            }
+        };
+        let mut quirks = self.quirks;
+        quirks.gap_ifm_tile_with_kernel = false;
+        CostTable {
+            e: side(self.e),
+            l: side(self.l),
+            quirks,
+            ..self
+        }
+    }
+
     fn new(p: &Profile) -> CostTable {
         let hz = p.clock.cost_model_hz;
         let (ea, em) = (p.ops.add.energy_j, p.ops.mul.energy_j);
@@ -459,6 +504,7 @@ impl CostTable {
                 wr,
                 footprint_rd: rd.at(4),
                 footprint_wr: wr.at(4) + over(&o.footprint),
+                engine_reads: false,
                 mac: prim(&p.mac),
                 add,
                 pool,

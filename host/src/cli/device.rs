@@ -703,10 +703,8 @@ fn cannot_complete(
     supply: &SupplyArgs,
     plan: &inas_common::plan::ValidPlan,
 ) -> Result<Option<String>> {
-    // GAP priced as the engine fetches it, as `simulate` and the predictions do.
-    let mut ours = profile.clone();
-    ours.quirks.gap_ifm_tile_with_kernel = false;
-    let model = Platform::new(&ours, supply.overrides())?;
+    // Our engine's costs, as `simulate` and the predictions price it.
+    let model = Platform::for_engine(profile, supply.overrides())?;
     let net = planner::network_of(plan.meta());
     let designs: Vec<_> = plan.layers().iter().map(|l| l.design).collect();
     let fixed = evaluate_fixed_network(&model, &net, &designs)?;

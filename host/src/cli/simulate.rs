@@ -150,10 +150,8 @@ pub fn run(args: SimulateArgs) -> Result<i32> {
             r.mismatches +=
                 u64::from(dev.nvm.words[at as usize..(at + len) as usize] != reference[..]);
         }
-        // The model for the plan's own designs, pricing GAP as the engine fetches it.
-        let mut ours = profile.clone();
-        ours.quirks.gap_ifm_tile_with_kernel = false;
-        let model = Platform::new(&ours, args.supply.overrides())?;
+        // The model for the plan's own designs on our engine.
+        let model = Platform::for_engine(&profile, args.supply.overrides())?;
         let net = planner::network_of(plan.meta());
         let designs: Vec<_> = plan.layers().iter().map(|l| l.design).collect();
         let fixed = evaluate_fixed_network(&model, &net, &designs)?;

@@ -32,13 +32,12 @@ pub struct LayerPrediction {
     pub power_cycles: f64,
 }
 
-/// One layer's on-time on the latency side of `costs`: its power cycles' batches (footprint
-/// commits included) and, in intermittent runs, a reboot per power cycle. GAP layers are priced
-/// as the engine fetches them. Linear in the latency constants, which is what lets
-/// `calibrate` fit them to a device.
+/// One layer's on-time on the latency side of `costs`, run by our engine
+/// ([`CostTable::for_engine`]): its power cycles' batches (footprint commits included) and, in
+/// intermittent runs, a reboot per power cycle. Linear in the latency constants, which is what
+/// lets `calibrate` fit them to a device.
 pub fn on_time_s(costs: &CostTable, layer: &Layer, d: &ExecDesign, mode: RunMode) -> f64 {
-    let mut costs = *costs;
-    costs.quirks.gap_ifm_tile_with_kernel = false;
+    let costs = costs.for_engine();
     let ifm = model::ifm_tile(&costs, layer, d, IfmRule::Other);
     let counts = model::cycle_counts(layer, d);
     let (l_max, l_min) = model::cycle_side(&costs.l, layer, d, ifm, &counts);
@@ -58,9 +57,7 @@ pub fn predict(
     mode: RunMode,
     harvested: bool,
 ) -> Result<Vec<LayerPrediction>, SettingsError> {
-    let mut ours = profile.clone();
-    ours.quirks.gap_ifm_tile_with_kernel = false;
-    let p = Platform::new(&ours, overrides)?;
+    let p = Platform::for_engine(profile, overrides)?;
     let net = planner::network_of(plan.meta());
     let reboot = p.costs.l.reboot;
     Ok(net

@@ -134,7 +134,8 @@ pub struct Priced {
 impl<'a> Trainer<'a> {
     pub fn new(config: &'a SearchConfig, splits: &'a Splits) -> Result<Trainer<'a>> {
         let profile = Profile::load(&config.profile)?;
-        let platform = Platform::new(&profile, config.overrides())?;
+        // The trial's plan runs on our engine: its designs are explored for it.
+        let platform = Platform::for_engine(&profile, config.overrides())?;
         let target = planner::target(platform.vm_bytes, profile.memory.nvm_bytes, &profile.name);
         let train_set = Samples::from(&splits.train);
         let calibration = train::calibration_inputs(&train_set, config.calibration_samples);
