@@ -47,6 +47,38 @@ pub struct Pricing {
     pub clock_hz: f64,
 }
 
+/// One engine operation as the cost model counts it: the unit both simulated devices price
+/// ([`SimNvm`]'s clock and [`EnergyDevice`]'s draws).
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    /// A transfer of this many words (one block).
+    Read(Block, usize),
+    Write(Block, usize),
+    /// One MAC call of the model: a kernel tap's products over `depth` channels, plus adding it.
+    Mac(u16),
+    /// One pooled element.
+    Pool,
+}
+
+impl Op {
+    /// The operation's cost on one side of the model (J or s).
+    fn price(self, x: &Side) -> f64 {
+        let overhead = |block| match block {
+            Block::Ifm => x.o_ifm,
+            Block::Weights => x.o_weights,
+            Block::Psum(o) => x.o_psum[o.index()],
+            Block::Output(o) => x.b_out[o.index()],
+            Block::Footprint | Block::Input => 0.0,
+        };
+        match self {
+            Op::Read(block, n) => x.rd.at(n as u64) + overhead(block),
+            Op::Write(block, n) => x.wr.at(n as u64) + overhead(block),
+            Op::Mac(depth) => (x.mac.at(u64::from(depth)) + x.add) + x.o_mac,
+            Op::Pool => x.pool + x.o_pool,
+        }
+    }
+}
+
 impl SimNvm {
     pub fn new(words: usize) -> SimNvm {
         SimNvm {
@@ -92,7 +124,7 @@ impl Nvm for SimNvm {
         let r = self.range(addr, buf.len());
         buf.copy_from_slice(&self.words[r]);
         let n = buf.len();
-        self.tick(n, |l| l.rd.at(n as u64) + EnergyDevice::overhead(l, block));
+        self.tick(n, |x| Op::Read(block, n).price(x));
         Ok(())
     }
 
@@ -101,7 +133,7 @@ impl Nvm for SimNvm {
         let index = self.writes;
         self.writes += 1;
         let n = data.len();
-        self.tick(n, |l| l.wr.at(n as u64) + EnergyDevice::overhead(l, block));
+        self.tick(n, |x| Op::Write(block, n).price(x));
         self.write_lens.push(data.len());
         if let Some(cut) = self.cut.filter(|c| c.write == index) {
             let keep = cut.keep.min(data.len());
@@ -129,9 +161,9 @@ impl Mac for SimNvm {
         relu: bool,
     ) -> Result<(), PowerFail> {
         let win = tile.window();
-        let depth = u64::from(win.depth());
+        let op = Op::Mac(win.depth());
         for _ in 0..tile.outputs() * u32::from(win.taps()) {
-            self.tick(win.depth().into(), |l| (l.mac.at(depth) + l.add) + l.o_mac);
+            self.tick(win.depth().into(), |x| op.price(x));
         }
         q15::tile(x, w, out, tile, relu).expect("the engine passed a tile outside its buffers");
         Ok(())
@@ -148,7 +180,7 @@ impl Mac for SimNvm {
     ) -> Result<(), PowerFail> {
         for _ in 0..u32::from(pixels) * out.len() as u32 {
             // No word moves: only a priced clock advances.
-            self.tick(0, |l| l.pool + l.o_pool);
+            self.tick(0, |x| Op::Pool.price(x));
         }
         q15::pool(x, w, out, pixels, shift, relu)
             .expect("the engine passed a pooling tile outside its buffer");
@@ -243,14 +275,9 @@ impl EnergyDevice {
         Ok(())
     }
 
-    fn overhead(x: &Side, block: Block) -> f64 {
-        match block {
-            Block::Ifm => x.o_ifm,
-            Block::Weights => x.o_weights,
-            Block::Psum(o) => x.o_psum[o.index()],
-            Block::Output(o) => x.b_out[o.index()],
-            Block::Footprint | Block::Input => 0.0,
-        }
+    /// Draws what `op` costs.
+    fn draw_op(&mut self, op: Op) -> Result<(), PowerFail> {
+        self.draw(op.price(&self.costs.e), op.price(&self.costs.l))
     }
 
     fn boot(&mut self) {
@@ -318,22 +345,12 @@ impl Nvm for EnergyDevice {
     type Error = PowerFail;
 
     fn read(&mut self, block: Block, addr: u32, buf: &mut [i16]) -> Result<(), PowerFail> {
-        let n = buf.len() as u64;
-        let (e, l) = (
-            self.costs.e.rd.at(n) + Self::overhead(&self.costs.e, block),
-            self.costs.l.rd.at(n) + Self::overhead(&self.costs.l, block),
-        );
-        self.draw(e, l)?;
+        self.draw_op(Op::Read(block, buf.len()))?;
         self.nvm.read(block, addr, buf)
     }
 
     fn write(&mut self, block: Block, addr: u32, data: &[i16]) -> Result<(), PowerFail> {
-        let n = data.len() as u64;
-        let (e, l) = (
-            self.costs.e.wr.at(n) + Self::overhead(&self.costs.e, block),
-            self.costs.l.wr.at(n) + Self::overhead(&self.costs.l, block),
-        );
-        if self.draw(e, l).is_err() {
+        if self.draw_op(Op::Write(block, data.len())).is_err() {
             // The write starts and is cut: a torn prefix lands.
             self.nvm.cut = Some(Cut {
                 write: self.nvm.writes,
@@ -356,14 +373,8 @@ impl Mac for EnergyDevice {
         relu: bool,
     ) -> Result<(), PowerFail> {
         let win = tile.window();
-        let n = u64::from(win.depth());
-        let (e, l) = (&self.costs.e, &self.costs.l);
-        let (de, dl) = (
-            (e.mac.at(n) + e.add) + e.o_mac,
-            (l.mac.at(n) + l.add) + l.o_mac,
-        );
         for _ in 0..tile.outputs() * u32::from(win.taps()) {
-            self.draw(de, dl)?;
+            self.draw_op(Op::Mac(win.depth()))?;
         }
         q15::tile(x, w, out, tile, relu).expect("the engine passed a tile outside its buffers");
         Ok(())
@@ -378,12 +389,8 @@ impl Mac for EnergyDevice {
         shift: u8,
         relu: bool,
     ) -> Result<(), PowerFail> {
-        let (de, dl) = (
-            self.costs.e.pool + self.costs.e.o_pool,
-            self.costs.l.pool + self.costs.l.o_pool,
-        );
         for _ in 0..u32::from(pixels) * out.len() as u32 {
-            self.draw(de, dl)?;
+            self.draw_op(Op::Pool)?;
         }
         q15::pool(x, w, out, pixels, shift, relu)
             .expect("the engine passed a pooling tile outside its buffer");
