@@ -1,3 +1,3 @@
 fn main() {
-    std::process::exit(inas::cli::main());
+    std::process::exit(inas::cli::main_without_torch());
 }

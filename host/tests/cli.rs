@@ -686,3 +686,38 @@ fn plan_random_takes_a_smaller_input() {
         stderr(&o)
     );
 }
+
+/// `search` and `trial` run in `inas-torch` beside `inas`, with the same arguments; without it,
+/// `inas` says where it looked, and every other command still runs.
+#[test]
+fn search_and_trial_are_handed_to_inas_torch() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let alone = dir.path().join("inas");
+    std::fs::hard_link(env!("CARGO_BIN_EXE_inas"), &alone)
+        .or_else(|_| std::fs::copy(env!("CARGO_BIN_EXE_inas"), &alone).map(|_| ()))
+        .unwrap();
+    let run = |args: &[&str]| {
+        Command::new(&alone)
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let o = run(&["search", "--dataset", "har", "--out", "r"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let want = dir.path().join("inas-torch");
+    assert!(
+        stderr(&o).contains(&want.display().to_string()),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!dir.path().join("r").exists());
+    let o = run(&["trial", "--run", "r", "--trial", "0"]);
+    assert!(stderr(&o).contains("inas-torch"), "{}", stderr(&o));
+    let o = run(&CIFAR_REF);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // Beside the real one, `inas-torch` answers: a bad search setting is its error.
+    let o = inas(dir.path(), &["search", "--dataset", "har", "--trials", "0"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!stderr(&o).contains("inas-torch"), "{}", stderr(&o));
+}

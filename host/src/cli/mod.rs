@@ -30,24 +30,63 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_INFEASIBLE: i32 = 1;
 pub const EXIT_BAD_INPUT: i32 = 2;
 
-/// Runs the CLI on `std::env::args()` and returns the exit code.
+/// The executable that runs the commands needing libtorch (`search`, `trial`), beside `inas`.
+pub const TORCH_EXE: &str = "inas-torch";
+
+/// Runs the CLI on `std::env::args()` and returns the exit code: every command, libtorch's
+/// included (the `inas-torch` executable).
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let Some(cli) = parse() else {
+        return EXIT_ERR_PARSED.with(|c| c.get());
+    };
+    finish(match cli.command {
+        Command::Search(args) => search::run_search(args),
+        Command::Trial(args) => search::run_trial(args),
+        command => run(command),
+    })
+}
+
+/// The `inas` executable: every command that needs no libtorch runs here, and nothing here
+/// reaches libtorch, so the linker leaves it out and the CLI starts in milliseconds (libtorch's
+/// static initialisers take about half a second). `search` and `trial` go to `inas-torch`
+/// beside it, with the same arguments.
+pub fn main_without_torch() -> i32 {
+    let Some(cli) = parse() else {
+        return EXIT_ERR_PARSED.with(|c| c.get());
+    };
+    match cli.command {
+        Command::Search(_) | Command::Trial(_) => finish(torch_exe()),
+        command => finish(run(command)),
+    }
+}
+
+thread_local! {
+    /// The exit code of a command line clap refused (or answered, as `--help`).
+    static EXIT_ERR_PARSED: std::cell::Cell<i32> = const { std::cell::Cell::new(EXIT_OK) };
+}
+
+fn parse() -> Option<Cli> {
+    match Cli::try_parse() {
+        Ok(cli) => Some(cli),
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() {
-                EXIT_BAD_INPUT
-            } else {
-                EXIT_OK
-            };
+            EXIT_ERR_PARSED.with(|c| {
+                c.set(if e.use_stderr() {
+                    EXIT_BAD_INPUT
+                } else {
+                    EXIT_OK
+                })
+            });
+            None
         }
-    };
-    let result = run(cli).and_then(|code| {
+    }
+}
+
+fn finish(result: Result<i32>) -> i32 {
+    match result.and_then(|code| {
         out::flush()?;
         Ok(code)
-    });
-    match result {
+    }) {
         Ok(code) => code,
         Err(e) => {
             errln!("error: {e:#}");
@@ -56,14 +95,47 @@ pub fn main() -> i32 {
     }
 }
 
-fn run(cli: Cli) -> Result<i32> {
-    match cli.command {
+/// Runs this command line with `inas-torch` (beside this executable) and returns its exit
+/// code; on Unix it replaces this process.
+fn torch_exe() -> Result<i32> {
+    let exe = std::env::current_exe()
+        .context("finding the inas executable")?
+        .with_file_name(format!("{TORCH_EXE}{}", std::env::consts::EXE_SUFFIX));
+    let mut cmd = std::process::Command::new(&exe);
+    cmd.args(std::env::args_os().skip(1));
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        let e = cmd.exec();
+        Err(e).with_context(|| {
+            format!(
+                "starting {} (search and trial run there; it is built with inas)",
+                exe.display()
+            )
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let status = cmd.status().with_context(|| {
+            format!(
+                "starting {} (search and trial run there; it is built with inas)",
+                exe.display()
+            )
+        })?;
+        Ok(status.code().unwrap_or(EXIT_BAD_INPUT))
+    }
+}
+
+/// Every command but `search` and `trial` (which the callers run themselves).
+fn run(command: Command) -> Result<i32> {
+    match command {
+        Command::Search(_) | Command::Trial(_) => {
+            anyhow::bail!("internal error: search and trial run in {TORCH_EXE}")
+        }
         Command::Explore(args) => explore(args),
         Command::Plan(cmd) => plans::run(cmd),
         Command::Simulate(args) => simulate::run(args),
-        Command::Search(args) => search::run_search(args),
         Command::Export(args) => search::run_export(args),
-        Command::Trial(args) => search::run_trial(args),
         Command::Data(cmd) => data::run(cmd),
         Command::Devices(args) => device::devices(args),
         Command::Deploy(args) => device::deploy(args),
