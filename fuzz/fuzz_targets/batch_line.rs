@@ -3,8 +3,8 @@
 
 use std::sync::OnceLock;
 
-use inas::cli::case::CaseSpec;
-use inas::profile::Profile;
+use inas_core::case::CaseSpec;
+use inas_core::profile::Profile;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {

@@ -1,8 +1,6 @@
-//! `inas`: intermittent-aware neural architecture search, host side.
-//!
-//! The pure core (no I/O): [`profile`] (platform constants as data), [`supply`] (capacitor and
-//! harvester), [`network`] (search spaces → layers), [`model`] (the performance model) and
-//! [`explore`] (the execution-design explorer). [`cli`] is the edge that reads files and flags
+//! `inas`: intermittent-aware neural architecture search, host side: the edges around the pure
+//! core (`inas-core`, re-exported here under its own module names): datasets, training, the
+//! search, devices and the emulator, calibration, and the [`cli`] that reads files and flags
 //! and prints.
 
 pub mod bench;
@@ -10,17 +8,10 @@ pub mod calibrate;
 pub mod cli;
 pub mod data;
 pub mod device;
-pub mod explore;
 pub mod measure;
-pub mod model;
-pub mod network;
-pub mod planner;
 pub mod profile;
-pub mod q15ref;
-pub mod quant;
 pub mod runs;
 pub mod search;
-pub mod simdev;
-pub mod supply;
 pub mod train;
-pub mod units;
+
+pub use inas_core::{explore, model, network, planner, q15ref, quant, simdev, supply, units};

@@ -177,7 +177,7 @@ fn the_firmware_runs_a_deployed_plan_under_harvested_power() {
 #[test]
 fn the_built_in_firmware_profile_predicts_the_firmware() {
     use inas::measure::{self, predict, Sample, Setup};
-    let profile = Profile::load("msp430fr5994-emu").unwrap();
+    let profile = inas::profile::load("msp430fr5994-emu").unwrap();
     let mut space = HAR;
     space.input = 64;
     let net = space.network(&[5, 8, 3, 8, 3, 16]).unwrap();
@@ -240,7 +240,7 @@ fn the_built_in_firmware_profile_predicts_the_firmware() {
 #[test]
 fn the_papers_cifar_network_fits_and_runs_on_the_firmware() {
     let cifar = random_plan(
-        &Profile::load("msp430fr5994-emu").unwrap(),
+        &inas::profile::load("msp430fr5994-emu").unwrap(),
         &inas::network::CIFAR,
         &[3, 8, 5, 24, 3, 24, 5, 16, 5, 16],
         (5e-3, 41.0),

@@ -132,7 +132,7 @@ impl LinkArgs {
                 (Box::new(link), serial::BAUD)
             }
             (None, None) => {
-                let profile = Profile::load(&self.simboard_profile)?;
+                let profile = crate::profile::load(&self.simboard_profile)?;
                 let mut link = SimLink::new(LAUNCHPAD, &profile.cost_table());
                 if let Some(p) = run_power {
                     link.run_on(p.model.cap, p.model.harvester);
@@ -591,7 +591,7 @@ pub fn measure(args: MeasureArgs) -> Result<i32> {
     let classes = meta.layers.last().map_or(0, |l| l.output.c);
     let samples = samples_of(&args, meta, classes)?;
     let mode = RunMode::from(args.mode);
-    let profile = Profile::load(&args.supply.profile)?;
+    let profile = crate::profile::load(&args.supply.profile)?;
     let predicted = predict::predict(
         &profile,
         args.supply.overrides(),
@@ -817,7 +817,7 @@ pub fn bench(args: BenchArgs) -> Result<i32> {
 }
 
 pub fn calibrate(args: CalibrateArgs) -> Result<i32> {
-    let base = Profile::load(&args.base)?;
+    let base = crate::profile::load(&args.base)?;
     let run = || -> Result<i32> {
         let mut client = args.link.open(None)?;
         let pb = bar(1, "benchmarking", args.json);

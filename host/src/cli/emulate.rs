@@ -21,7 +21,6 @@ use inas_sim::{Emulator, Firmware, MachineConfig, Report, RunConfig, SimError};
 
 use super::out::{errln, outln};
 use super::EXIT_OK;
-use crate::profile::Profile;
 use crate::units;
 
 #[derive(Clone, Debug, Args)]
@@ -77,7 +76,7 @@ impl Power {
         if args.continuous {
             return Ok(Power::Continuous);
         }
-        let profile = Profile::load(&args.profile)?;
+        let profile = crate::profile::load(&args.profile)?;
         let Some(path) = &args.power_trace else {
             return Ok(Power::Harvested(crate::device::emulator::supply(
                 &profile, args.cap, args.rehm,

@@ -2,7 +2,7 @@
 //! 1 the network cannot run (no feasible design), 2 bad input.
 
 mod args;
-pub mod case;
+pub use inas_core::case;
 mod data;
 mod device;
 mod emulate;
@@ -151,7 +151,7 @@ fn run(command: Command) -> Result<i32> {
             Ok(EXIT_OK)
         }
         Command::Profile { name: Some(name) } => {
-            let p = Profile::load(&name)?;
+            let p = crate::profile::load(&name)?;
             match BUILTIN.iter().find(|(n, _)| *n == name) {
                 Some((_, text)) => out!("{text}")?,
                 None => out!("{}", toml::to_string(&p)?)?,
@@ -181,7 +181,7 @@ fn defaults(args: &ExploreArgs) -> CaseSpec {
 }
 
 fn explore(args: ExploreArgs) -> Result<i32> {
-    let profile = Profile::load(&args.supply.profile)?;
+    let profile = crate::profile::load(&args.supply.profile)?;
     let defaults = defaults(&args);
     if let Some(path) = &args.batch {
         return batch(path, &defaults, &profile, args.json);

@@ -9,7 +9,6 @@ use serde_json::json;
 use super::args::{NetArgs, PlanCommand, PowerArg, SupplyArgs};
 use super::out::{errln, outln};
 use super::{EXIT_INFEASIBLE, EXIT_OK};
-use crate::profile::Profile;
 use crate::{planner, q15ref};
 
 pub fn run(cmd: PlanCommand) -> Result<i32> {
@@ -44,7 +43,7 @@ fn random(
     input_len: Option<u32>,
     output: &Path,
 ) -> Result<i32> {
-    let profile = Profile::load(&supply.profile)?;
+    let profile = crate::profile::load(&supply.profile)?;
     let mut space = *net.dataset.space();
     if let Some(n) = input_len {
         anyhow::ensure!(n > 0, "--input-len must be at least 1");

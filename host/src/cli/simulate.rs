@@ -12,7 +12,6 @@ use super::{plans, EXIT_INFEASIBLE, EXIT_OK};
 use crate::explore::evaluate_fixed_network;
 use crate::model::Platform;
 use crate::planner;
-use crate::profile::Profile;
 use crate::q15ref;
 use crate::simdev::{run_with_cuts, write_log, Cut, EnergyDevice, PowerFail, SimNvm};
 
@@ -128,7 +127,7 @@ pub fn run(args: SimulateArgs) -> Result<i32> {
         }
     }
     if args.harvest == HarvestArg::Rc {
-        let profile = Profile::load(&args.supply.profile)?;
+        let profile = crate::profile::load(&args.supply.profile)?;
         let platform = Platform::new(&profile, args.supply.overrides())?;
         let engine = Engine::new(&plan);
         let mut nvm = SimNvm::for_plan(&plan, &source);

@@ -19,7 +19,7 @@
 //! (its intermittent minus continuous time, over its power cycles). The per-layer figures still
 //! add up to the full intermittent run.
 
-pub mod predict;
+pub use inas_core::predict;
 pub mod report;
 
 use inas_common::plan::{self, Plan, PlanMeta};

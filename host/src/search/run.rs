@@ -21,7 +21,6 @@ use crate::data::{Split, Splits};
 use crate::model::{Overrides, Platform};
 use crate::network::Dataset;
 use crate::planner;
-use crate::profile::Profile;
 use crate::q15ref::Headroom;
 use crate::runs::{
     self, Journal, RunHeader, TestResult, Timings, TrialOutcome, TrialRecord, RUN_FORMAT,
@@ -190,7 +189,7 @@ impl SearchConfig {
             .device
             .resolve()
             .with_context(|| format!("--device {}", self.device))?;
-        let profile = Profile::load(&self.profile)?;
+        let profile = crate::profile::load(&self.profile)?;
         Platform::new(&profile, self.overrides())?;
         Ok(())
     }

@@ -23,7 +23,7 @@ use super::strategy::Candidate;
 use crate::data::{self, DatasetName, Splits};
 use crate::model::Platform;
 use crate::planner;
-use crate::profile::{Memory, Profile};
+use crate::profile::Memory;
 use crate::runs::{self, Journal, Timings, TrialOutcome, TrialRecord};
 use crate::train::{self, Samples};
 
@@ -133,7 +133,7 @@ pub struct Priced {
 
 impl<'a> Trainer<'a> {
     pub fn new(config: &'a SearchConfig, splits: &'a Splits) -> Result<Trainer<'a>> {
-        let profile = Profile::load(&config.profile)?;
+        let profile = crate::profile::load(&config.profile)?;
         // The trial's plan runs on our engine: its designs are explored for it.
         let platform = Platform::for_engine(&profile, config.overrides())?;
         let target = planner::target(platform.vm_bytes, profile.memory.nvm_bytes, &profile.name);
@@ -241,7 +241,7 @@ impl<'a> Trainer<'a> {
             record.timings.quantize_s = t_q.elapsed().as_secs_f64();
             // The plan carries the standardisation its inputs had in training.
             let plan = match self.preprocess {
-                Some(norm) => planner::with_preprocess(&q.plan, norm)?,
+                Some(norm) => planner::with_preprocess(&q.plan, &norm.mean, &norm.std)?,
                 None => q.plan.clone(),
             };
             runs::save_plan(root, trial, &plan)?;

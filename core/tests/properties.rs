@@ -1,10 +1,10 @@
 //! Properties of the model and the explorer that must hold for every network and supply.
 
-use inas::explore::{explore_layer_cont, explore_layer_int, explore_network};
-use inas::model::{evaluate_cont, evaluate_fixed, Overrides, Platform, Power};
-use inas::network::{Dataset, Layer, LayerKind, ModelType, Network};
-use inas::profile::Profile;
 use inas_common::{ExecDesign, LoopOrder};
+use inas_core::explore::{explore_layer_cont, explore_layer_int, explore_network};
+use inas_core::model::{evaluate_cont, evaluate_fixed, Overrides, Platform, Power};
+use inas_core::network::{Dataset, Layer, LayerKind, ModelType, Network};
+use inas_core::profile::Profile;
 use proptest::prelude::*;
 
 fn arch_strategy(ds: Dataset) -> impl Strategy<Value = Vec<u32>> {
@@ -279,14 +279,14 @@ fn infeasible_networks_say_why_with_numbers() {
 /// same designs' feasibility (C0/C1 do not depend on the harvester) with its own recharge times.
 #[test]
 fn a_constant_power_profile_explores() {
-    let text = inas::profile::BUILTIN[0].1.replace(
+    let text = inas_core::profile::BUILTIN[0].1.replace(
         "kind = \"rc\"\nv_sup = 3.0              # VSUP\nr_ohm = 300.0",
         "kind = \"constant_power\"\npower_w = 0.002 #",
     );
     let prof = Profile::from_toml(&text, "cp.toml").unwrap();
     assert!(matches!(
         prof.harvester,
-        inas::supply::Harvester::ConstantPower(_)
+        inas_core::supply::Harvester::ConstantPower(_)
     ));
     let p = Platform::new(&prof, Overrides::default()).unwrap();
     let rc = Platform::new(
@@ -331,7 +331,7 @@ proptest! {
         cap in 0.001f64..0.01, rehm in 20.0f64..100.0,
         vm in prop::sample::select(vec![1024u64, 2048, 4096]),
     ) {
-        let profile = Profile::load("msp430fr5994-emu").unwrap();
+        let profile = inas_core::profile::Profile::builtin("msp430fr5994-emu").unwrap();
         let p = platform(&profile, cap, rehm, 0.55, vm);
         let Ok(explored) = explore_network(&p, &net, Power::Int) else {
             return Ok(());
@@ -340,10 +340,10 @@ proptest! {
             return Ok(());
         }
         let designs: Vec<ExecDesign> = explored.layers.iter().map(|l| l.design.exec()).collect();
-        let target = inas::planner::target(vm, 1 << 24, "msp430fr5994-emu");
-        let tensors = inas::planner::random_tensors(&net, 1);
-        let bytes = inas::planner::build(&net, &designs, &tensors, 0, target, 1).unwrap();
-        let (_, valid) = inas::planner::open(&bytes).unwrap();
+        let target = inas_core::planner::target(vm, 1 << 24, "msp430fr5994-emu");
+        let tensors = inas_core::planner::random_tensors(&net, 1);
+        let bytes = inas_core::planner::build(&net, &designs, &tensors, 0, target, 1).unwrap();
+        let (_, valid) = inas_core::planner::open(&bytes).unwrap();
         for ((l, desc), geo) in explored.layers.iter().zip(valid.layers()).zip(valid.geos()) {
             let plan_vm = u64::from(inas_common::plan::vm_need_bytes(desc));
             prop_assert_eq!(l.design.vm_bytes(), plan_vm, "{:?}", desc.design);

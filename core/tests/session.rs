@@ -1,10 +1,6 @@
 //! The device's protocol session (the state machine the firmware runs) on a simulated board:
 //! uploads, runs in both modes, power failures at every write, and every kind of bad input.
 
-use inas::network::{ModelType, SearchSpace};
-use inas::planner::{self, random_input, random_tensors};
-use inas::q15ref;
-use inas::simdev::{Cut, SimBoard, SimNvm};
 use inas_common::engine::Engine;
 use inas_common::plan::{Plan, PlanError, FORMAT_VERSION};
 use inas_common::session::{Config, ACTIVE_MAGIC, SLOTS_AT};
@@ -13,6 +9,10 @@ use inas_common::wire::{
     encode_message, Capabilities, DeviceMsg, ErrorCode, HostMsg, RunMode, RunResult, MAX_CHUNK,
     MAX_FRAME,
 };
+use inas_core::network::{ModelType, SearchSpace};
+use inas_core::planner::{self, random_input, random_tensors};
+use inas_core::q15ref;
+use inas_core::simdev::{Cut, SimBoard, SimNvm};
 use proptest::prelude::*;
 use std::cell::Cell;
 use std::rc::Rc;
@@ -490,13 +490,13 @@ fn bad_input_gets_a_typed_reply_and_loses_nothing() {
     assert_eq!(bad[20], 0x11);
     bad[20] = 0x13;
     assert_eq!(
-        error_code(one(inas::simdev::decode_replies(&board.receive(&bad)))).0,
+        error_code(one(inas_core::simdev::decode_replies(&board.receive(&bad)))).0,
         ErrorCode::FrameCrc
     );
     let mut junk = [0u8; MAX_FRAME];
     let n = inas_common::wire::encode_frame(&[0xEE, 1, 2], &mut junk).unwrap();
     assert_eq!(
-        error_code(one(inas::simdev::decode_replies(
+        error_code(one(inas_core::simdev::decode_replies(
             &board.receive(&junk[..n])
         )))
         .0,
@@ -705,7 +705,7 @@ fn an_armed_run_completes_at_power_up_without_a_host() {
     session
         .arm_run(&mut board.nvm, &input, RunMode::Continuous)
         .unwrap();
-    let r = result(inas::simdev::decode_replies(&board.power_up()));
+    let r = result(inas_core::simdev::decode_replies(&board.power_up()));
     assert_eq!(r.logits.to_vec(), reference(&bytes, &input));
 }
 

@@ -1,10 +1,10 @@
 //! The three worked examples of the spec (inas-cost-model.md §13): designs identical, counts
 //! identical, every number bit for bit (stricter than the 1e-9 relative the spec allows).
 
-use inas::explore::explore_network;
-use inas::model::{Overrides, Platform, Power};
-use inas::network::{Dataset, CIFAR};
-use inas::profile::Profile;
+use inas_core::explore::explore_network;
+use inas_core::model::{Overrides, Platform, Power};
+use inas_core::network::{Dataset, CIFAR};
+use inas_core::profile::Profile;
 
 struct Row {
     name: &'static str,

@@ -119,26 +119,24 @@ pub fn build(
     Ok(out)
 }
 
-/// The plan `bytes` with `norm` (the standardisation its network was trained on) in its
-/// metadata, so that whoever feeds it raw samples needs nothing but the plan
-/// ([`crate::quant::sample_to_q15`]).
-pub fn with_preprocess(
-    bytes: &[u8],
-    norm: &crate::data::Normalization,
-) -> Result<Vec<u8>, PlanBuildError> {
+/// The plan `bytes` with the standardisation its network was trained on (per input channel,
+/// `(x − mean) / std`) in its metadata, so that whoever feeds it raw samples needs nothing but
+/// the plan ([`crate::quant::sample_to_q15`]).
+pub fn with_preprocess(bytes: &[u8], mean: &[f32], std: &[f32]) -> Result<Vec<u8>, PlanBuildError> {
     let p = plan::Plan::decode(bytes).map_err(|e| PlanBuildError::Encode(e.to_string()))?;
     let mut meta = p.meta.clone();
     meta.preprocess.clear();
-    for (&mean, &std) in norm.mean.iter().zip(&norm.std) {
+    let channels = mean.len();
+    for (&m, &s) in mean.iter().zip(std) {
         meta.preprocess
             .push(plan::Standardize {
-                mean_bits: mean.to_bits(),
-                std_bits: std.to_bits(),
+                mean_bits: m.to_bits(),
+                std_bits: s.to_bits(),
             })
             .map_err(|_| {
                 PlanBuildError::Encode(format!(
                     "{} input channels; a plan describes at most {}",
-                    norm.mean.len(),
+                    channels,
                     plan::MAX_CHANNELS
                 ))
             })?;

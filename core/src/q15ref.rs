@@ -226,7 +226,7 @@ mod tests {
     /// when it is unsaturated, which the bound itself says it is.
     #[test]
     fn the_accumulator_peak_is_what_a_worst_case_input_reaches() {
-        let profile = Profile::load("reference").unwrap();
+        let profile = Profile::reference();
         let bytes = crate::planner::random_plan(
             &profile,
             Overrides::default(),
@@ -267,7 +267,7 @@ mod tests {
     }
 
     fn har_plan() -> Vec<u8> {
-        let profile = Profile::load("reference").unwrap();
+        let profile = Profile::reference();
         crate::planner::random_plan(
             &profile,
             Overrides::default(),

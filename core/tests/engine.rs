@@ -1,12 +1,12 @@
 //! The intermittent engine against the independent Q15 reference, and under power failures
 //! injected at every write and every torn-write point.
 
-use inas::network::{ModelType, Network, SearchSpace};
-use inas::planner::{self, random_input, random_tensors};
-use inas::q15ref;
-use inas::simdev::{run_with_cuts, write_log, Cut, SimNvm};
 use inas_common::plan::{self, Plan, ValidPlan};
 use inas_common::{ExecDesign, LoopOrder};
+use inas_core::network::{ModelType, Network, SearchSpace};
+use inas_core::planner::{self, random_input, random_tensors};
+use inas_core::q15ref;
+use inas_core::simdev::{run_with_cuts, write_log, Cut, SimNvm};
 use proptest::prelude::*;
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
@@ -205,18 +205,18 @@ fn every_write_and_torn_point_fc() {
 /// random power failures, each at a random write and torn at a random word.
 #[test]
 fn random_failures_on_a_cifar_sized_net() {
-    let space = inas::network::CIFAR;
+    let space = inas_core::network::CIFAR;
     let net = space.network(&[3, 4, 3, 4, 3, 4, 3, 4, 3, 4]).unwrap();
-    let profile = inas::profile::Profile::reference();
-    let p = inas::model::Platform::new(
+    let profile = inas_core::profile::Profile::reference();
+    let p = inas_core::model::Platform::new(
         &profile,
-        inas::model::Overrides {
+        inas_core::model::Overrides {
             r_ohm: Some(24.0),
             ..Default::default()
         },
     )
     .unwrap();
-    let r = inas::explore::explore_network(&p, &net, inas::model::Power::Int).unwrap();
+    let r = inas_core::explore::explore_network(&p, &net, inas_core::model::Power::Int).unwrap();
     let designs: Vec<ExecDesign> = r.layers.iter().map(|l| l.design.exec()).collect();
     let bytes = plan_bytes(&net, &designs, 3);
     let plan = valid(&bytes).unwrap();

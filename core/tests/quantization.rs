@@ -1,14 +1,14 @@
 //! The Q15 plan (as the engine runs it) against the float network it was quantized from:
 //! bounded error and argmax agreement on random inputs.
 
-use inas::explore::explore_network;
-use inas::model::{Overrides, Platform, Power};
-use inas::network::Dataset;
-use inas::planner;
-use inas::profile::Profile;
-use inas::quant::{forward_f32, quantize, FloatLayer, FloatNet};
-use inas::simdev::SimNvm;
 use inas_common::engine::Engine;
+use inas_core::explore::explore_network;
+use inas_core::model::{Overrides, Platform, Power};
+use inas_core::network::Dataset;
+use inas_core::planner;
+use inas_core::profile::Profile;
+use inas_core::quant::{forward_f32, quantize, FloatLayer, FloatNet};
+use inas_core::simdev::SimNvm;
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 

@@ -3,10 +3,10 @@
 //! ≤ 0.3 s (see also `inas explore --batch`, which this mirrors without the I/O).
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use inas::explore::explore_network;
-use inas::model::{Overrides, Platform, Power};
-use inas::network::CIFAR;
-use inas::profile::Profile;
+use inas_core::explore::explore_network;
+use inas_core::model::{Overrides, Platform, Power};
+use inas_core::network::CIFAR;
+use inas_core::profile::Profile;
 
 fn children(n: usize) -> Vec<Vec<u32>> {
     // A fixed pseudo-random walk over the CIFAR space (no rand dependency needed).

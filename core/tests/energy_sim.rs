@@ -2,17 +2,17 @@
 //! same designs: power cycles exactly, latency within ±5 %, and every batch's energy exactly
 //! what the model prices for our engine (so the designs a plan carries keep C1).
 
-use inas::explore::{evaluate_fixed_network, explore_network};
-use inas::model::evaluate_fixed;
-use inas::model::{Overrides, Platform, Power};
-use inas::network::Dataset;
-use inas::planner::{self, random_input, random_tensors};
-use inas::profile::Profile;
-use inas::q15ref;
-use inas::simdev::{EnergyDevice, Pricing, SimNvm};
 use inas_common::engine::{Engine, Step};
 use inas_common::plan::{Plan, ValidPlan};
 use inas_common::ExecDesign;
+use inas_core::explore::{evaluate_fixed_network, explore_network};
+use inas_core::model::evaluate_fixed;
+use inas_core::model::{Overrides, Platform, Power};
+use inas_core::network::Dataset;
+use inas_core::planner::{self, random_input, random_tensors};
+use inas_core::profile::Profile;
+use inas_core::q15ref;
+use inas_core::simdev::{EnergyDevice, Pricing, SimNvm};
 
 fn check(dataset: Dataset, arch: &[u32], cap: f64, rehm: f64) -> (u64, f64, f64) {
     let profile = Profile::reference();
