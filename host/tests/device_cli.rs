@@ -171,6 +171,8 @@ fn measure_json_has_the_report_and_its_files() {
     }
     assert_eq!(j["samples"], 3);
     assert_eq!(j["logits_match_host"], true);
+    // The simulated board is priced by its --simboard-profile, which therefore predicts it.
+    assert_eq!(j["predicted_by"], "reference");
     assert!(j["accuracy"].is_null(), "random inputs have no labels");
     let measured = j["measured_latency_s"].as_f64().unwrap();
     let predicted = j["predicted_latency_s"].as_f64().unwrap();
@@ -345,6 +347,18 @@ fn measure_on_the_virtual_launchpad_runs_on_the_harvester_and_splits_boots_per_l
     let j = json(&o);
     assert_eq!(j["logits_match_host"], true, "{j}");
     assert!(j["link"].as_str().unwrap().contains("virtual LaunchPad"));
+    // The prediction describes the device measured: our firmware's calibrated profile, whose
+    // on-time is the firmware's within 5 % (the recharges differ: the model recharges to Von after
+    // every power cycle, the emulated board only after a brown-out).
+    assert_eq!(j["predicted_by"], "msp430fr5994-emu", "{j}");
+    let (measured, predicted) = (
+        j["measured_on_time_s"].as_f64().unwrap(),
+        j["predicted_on_time_s"].as_f64().unwrap(),
+    );
+    assert!(
+        (predicted - measured).abs() < 0.05 * measured,
+        "on-time measured {measured} s, predicted {predicted} s"
+    );
     let first = &j["per_sample"][0];
     let on = first["on_time_s"].as_f64().unwrap();
     let host = first["latency_s"].as_f64().unwrap();

@@ -161,12 +161,24 @@ pub struct SupplyArgs {
     /// Volatile memory for tile buffers, in bytes [default: profile's].
     #[arg(long, allow_hyphen_values = true)]
     pub vm: Option<u64>,
-    /// Platform profile: a built-in name or a TOML file.
-    #[arg(long, default_value = "reference")]
-    pub profile: String,
+    /// Platform profile: a built-in name or a TOML file [default: reference; for `measure` on
+    /// the virtual LaunchPad, msp430fr5994-emu, and on the simulated board its
+    /// --simboard-profile].
+    #[arg(long, value_name = "NAME|FILE")]
+    pub profile: Option<String>,
 }
 
 impl SupplyArgs {
+    /// The profile named, or `default`.
+    pub fn profile_or<'a>(&'a self, default: &'a str) -> &'a str {
+        self.profile.as_deref().unwrap_or(default)
+    }
+
+    /// The profile named, or the reference.
+    pub fn profile(&self) -> &str {
+        self.profile_or("reference")
+    }
+
     pub fn overrides(&self) -> crate::model::Overrides {
         crate::model::Overrides {
             capacitance_f: self.cap,

@@ -591,7 +591,15 @@ pub fn measure(args: MeasureArgs) -> Result<i32> {
     let classes = meta.layers.last().map_or(0, |l| l.output.c);
     let samples = samples_of(&args, meta, classes)?;
     let mode = RunMode::from(args.mode);
-    let profile = crate::profile::load(&args.supply.profile)?;
+    // Predictions describe the device measured: our firmware's calibrated profile on the
+    // virtual LaunchPad, the simulated board's own pricing on it; a board on a port has no
+    // calibration of ours (`inas calibrate --port` makes one), so the reference.
+    let default_profile = match (&args.link.target.port, &args.link.target.emulator) {
+        (None, Some(_)) => "msp430fr5994-emu",
+        (None, None) => args.link.simboard_profile.as_str(),
+        (Some(_), _) => "reference",
+    };
+    let profile = crate::profile::load(args.supply.profile_or(default_profile))?;
     let predicted = predict::predict(
         &profile,
         args.supply.overrides(),
@@ -669,6 +677,10 @@ pub fn measure(args: MeasureArgs) -> Result<i32> {
             other => anyhow!("{other}"),
         })?;
         pb.finish_and_clear();
+        let report = measure::Report {
+            predicted_by: Some(profile.name.clone()),
+            ..report
+        };
         let files = measure::report::write(&report, &args.out)?;
         if args.json {
             outln!("{}", serde_json::to_string(&report)?)?;
@@ -740,11 +752,14 @@ fn print_report(r: &measure::Report, files: &[PathBuf]) -> Result<()> {
         }
     )?;
     outln!(
-        "latency per inference: measured {:.4} s (device on-time {:.4} s), predicted {} s; \
+        "latency per inference: measured {:.4} s (device on-time {:.4} s), predicted {} s{}; \
          power cycles {:.1} (predicted {})",
         r.measured_latency_s,
         r.measured_on_time_s,
         s(r.predicted_latency_s),
+        r.predicted_by
+            .as_ref()
+            .map_or(String::new(), |p| format!(" by profile {p}")),
         r.power_cycles,
         s(r.predicted_power_cycles)
     )?;

@@ -181,7 +181,7 @@ fn defaults(args: &ExploreArgs) -> CaseSpec {
 }
 
 fn explore(args: ExploreArgs) -> Result<i32> {
-    let profile = crate::profile::load(&args.supply.profile)?;
+    let profile = crate::profile::load(args.supply.profile())?;
     let defaults = defaults(&args);
     if let Some(path) = &args.batch {
         return batch(path, &defaults, &profile, args.json);

@@ -43,7 +43,7 @@ fn random(
     input_len: Option<u32>,
     output: &Path,
 ) -> Result<i32> {
-    let profile = crate::profile::load(&supply.profile)?;
+    let profile = crate::profile::load(supply.profile())?;
     let mut space = *net.dataset.space();
     if let Some(n) = input_len {
         anyhow::ensure!(n > 0, "--input-len must be at least 1");

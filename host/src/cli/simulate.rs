@@ -127,7 +127,7 @@ pub fn run(args: SimulateArgs) -> Result<i32> {
         }
     }
     if args.harvest == HarvestArg::Rc {
-        let profile = crate::profile::load(&args.supply.profile)?;
+        let profile = crate::profile::load(args.supply.profile())?;
         let platform = Platform::new(&profile, args.supply.overrides())?;
         let engine = Engine::new(&plan);
         let mut nvm = SimNvm::for_plan(&plan, &source);

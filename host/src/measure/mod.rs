@@ -93,6 +93,8 @@ pub struct Report {
     pub measured_on_time_s: f64,
     pub predicted_latency_s: Option<f64>,
     pub predicted_on_time_s: Option<f64>,
+    /// The profile whose model made the prediction (set by whoever chose it).
+    pub predicted_by: Option<String>,
     /// Mean per inference.
     pub power_cycles: f64,
     pub predicted_power_cycles: Option<f64>,
@@ -314,6 +316,7 @@ pub fn measure<L: Link>(
         measured_on_time_s: mean(&|s| s.on_time_s),
         predicted_latency_s: sum(|p| p.latency_s),
         predicted_on_time_s: sum(|p| Some(p.on_time_s)),
+        predicted_by: None,
         power_cycles: mean(&|s| f64::from(s.power_cycles)),
         predicted_power_cycles: sum(|p| Some(p.power_cycles)),
         layers,
