@@ -12,8 +12,8 @@ use crate::data::fetch::{self, FetchOptions, Http, Prefer};
 use crate::data::{self, DatasetName, LoadOptions};
 use crate::units;
 
+use super::out::EXIT_OK;
 use super::out::{errln, out, outln};
-use super::EXIT_OK;
 
 fn parse_name(s: &str) -> Result<DatasetName, String> {
     s.parse()

@@ -19,8 +19,8 @@ use inas_sim::bridge::{PaceStats, Paced, Pty, Speed, UartBridge};
 use inas_sim::power::{Harvester, PowerTrace, Supply};
 use inas_sim::{Emulator, Firmware, MachineConfig, Report, RunConfig, SimError};
 
+use super::out::EXIT_OK;
 use super::out::{errln, outln};
-use super::EXIT_OK;
 use crate::units;
 
 #[derive(Clone, Debug, Args)]

@@ -13,22 +13,96 @@ mod search;
 mod simulate;
 
 use std::io::BufRead;
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
 use rayon::prelude::*;
 
-pub use args::{Cli, Command, ExploreArgs};
+use args::{parse_designs, Designs, NetArgs, PowerArg, SupplyArgs};
 use case::CaseSpec;
 use out::{errln, out, outln};
 use render::CaseJson;
 
 use crate::profile::{Profile, BUILTIN};
 
-/// Exit codes.
-pub const EXIT_OK: i32 = 0;
-pub const EXIT_INFEASIBLE: i32 = 1;
-pub const EXIT_BAD_INPUT: i32 = 2;
+pub use out::{EXIT_BAD_INPUT, EXIT_INFEASIBLE, EXIT_OK};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "inas",
+    version,
+    about = "Intermittent-aware neural architecture search for battery-free devices"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Explore execution designs (tiling, loop order, preservation batch) for a network.
+    Explore(ExploreArgs),
+    /// Make and inspect plans (what a device runs).
+    #[command(subcommand)]
+    Plan(plans::PlanCommand),
+    /// Run a plan on the simulated device: outputs against the Q15 reference, injected power
+    /// failures, and an energy-driven run against the model's prediction.
+    Simulate(simulate::SimulateArgs),
+    /// Datasets: fetch into the cache, list what is cached, show a dataset's splits.
+    #[command(subcommand)]
+    Data(data::DataCommand),
+    /// List serial ports that may be a board (TI LaunchPads first, with USB VID:PID).
+    Devices(device::DevicesArgs),
+    /// Upload a plan to a device: capability check, chunked upload with resend, commit, and a
+    /// verification run against the host engine.
+    Deploy(device::DeployArgs),
+    /// Deploy a plan and measure it: accuracy on test samples, logits against the host engine,
+    /// latency end to end and per layer against the model (JSON, CSV and an SVG plot).
+    Measure(device::MeasureArgs),
+    /// Fit a platform profile's transfer and MAC cycles to a device's microbenchmarks.
+    Calibrate(device::CalibrateArgs),
+    /// Time the firmware in device cycles: the MAC kernel, transfers, a batch's bookkeeping, a
+    /// boot, and reference plans end to end (cycles per MAC).
+    Bench(device::BenchArgs),
+    /// Search for a network: train and quantize candidates, price them with the explorer, and
+    /// keep a resumable run directory (journal, plans, summary, trials.csv, pareto.svg).
+    Search(search::SearchArgs),
+    /// Write the plan of a search's trial (default: the best).
+    Export(search::ExportArgs),
+    /// Run one trial of a search (what --executor local:N and slurm workers run): train,
+    /// quantize and price the proposed child, write its plan and result in the run directory
+    Trial(search::TrialArgs),
+    /// Run a firmware ELF on the virtual LaunchPad (MSP430FR5994 emulator) under a harvested
+    /// supply, optionally with its UART on a pseudo-terminal (--pty); prints a run report.
+    Emulate(emulate::EmulateArgs),
+    /// Print a built-in platform profile as TOML (a starting point for your own), or list them.
+    Profile {
+        /// Profile name; lists the built-in profiles when omitted.
+        name: Option<String>,
+    },
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct ExploreArgs {
+    #[command(flatten)]
+    pub net: NetArgs,
+    #[command(flatten)]
+    pub supply: SupplyArgs,
+    /// Power: int (intermittent) or cont (continuous, the HW-NAS baseline).
+    #[arg(long, value_enum, default_value = "int")]
+    pub power: PowerArg,
+    /// Evaluate these fixed designs (one per layer, comma-separated design strings such as
+    /// 3_15_8_1_reuse_O_S1) under intermittent power instead of exploring.
+    #[arg(long, value_parser = parse_designs, conflicts_with = "power")]
+    pub designs: Option<Designs>,
+    /// Explore many cases: one JSON object per line; the flags above fill in missing fields.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub batch: Option<PathBuf>,
+    /// Print JSON (one object, or one line per batch case) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// The executable that runs the commands needing libtorch (`search`, `trial`), beside `inas`.
 pub const TORCH_EXE: &str = "inas-torch";
@@ -170,8 +244,8 @@ fn defaults(args: &ExploreArgs) -> CaseSpec {
         margin: args.supply.margin,
         vm_bytes: args.supply.vm,
         power: Some(match args.power {
-            args::PowerArg::Int => "int".into(),
-            args::PowerArg::Cont => "cont".into(),
+            PowerArg::Int => "int".into(),
+            PowerArg::Cont => "cont".into(),
         }),
         designs: args
             .designs

@@ -11,6 +11,11 @@ use std::fmt;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// Exit codes.
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_INFEASIBLE: i32 = 1;
+pub const EXIT_BAD_INPUT: i32 = 2;
+
 /// Set once stdout's reader is gone: later output is dropped without trying.
 static READER_GONE: AtomicBool = AtomicBool::new(false);
 

@@ -1,15 +1,50 @@
 //! `inas plan random|show`.
 
 use std::path::Path;
+use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context, Result};
 use inas_common::plan::{self, vm_need_bytes, Plan, ValidPlan};
 use serde_json::json;
 
-use super::args::{NetArgs, PlanCommand, PowerArg, SupplyArgs};
+use clap::Subcommand;
+
+use super::args::{NetArgs, PowerArg, SupplyArgs};
 use super::out::{errln, outln};
-use super::{EXIT_INFEASIBLE, EXIT_OK};
+use super::out::{EXIT_INFEASIBLE, EXIT_OK};
 use crate::{planner, q15ref};
+
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// Make a plan with random Q15 weights and the explorer's designs (for tests and demos).
+    Random {
+        #[command(flatten)]
+        net: NetArgs,
+        #[command(flatten)]
+        supply: SupplyArgs,
+        /// Designs from the intermittent explorer (int) or the continuous-power baseline (cont).
+        #[arg(long, value_enum, default_value = "int")]
+        power: PowerArg,
+        /// Seed of the random weights (also the plan id).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Input length (rows) instead of the dataset's: a smaller plan of the same search
+        /// space, e.g. for a device smoke test.
+        #[arg(long, value_name = "N")]
+        input_len: Option<u32>,
+        /// Where to write the plan.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+    },
+    /// Describe a plan: header, layers, designs, memory.
+    Show {
+        /// The plan file.
+        plan: PathBuf,
+        /// Print one JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+}
 
 pub fn run(cmd: PlanCommand) -> Result<i32> {
     match cmd {

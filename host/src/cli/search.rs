@@ -7,8 +7,8 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
 
+use super::out::EXIT_OK;
 use super::out::{errln, outln};
-use super::EXIT_OK;
 use crate::data;
 use crate::network::Dataset;
 use crate::planner;

@@ -5,15 +5,77 @@ use inas_common::engine::{Engine, EngineError};
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 use serde::Serialize;
+use std::path::PathBuf;
 
-use super::args::{Failures, HarvestArg, SimulateArgs};
+use clap::{Args, ValueEnum};
+
+use super::args::SupplyArgs;
 use super::out::outln;
-use super::{plans, EXIT_INFEASIBLE, EXIT_OK};
+use super::out::{EXIT_INFEASIBLE, EXIT_OK};
+use super::plans;
 use crate::explore::evaluate_fixed_network;
 use crate::model::Platform;
 use crate::planner;
 use crate::q15ref;
 use crate::simdev::{run_with_cuts, write_log, Cut, EnergyDevice, PowerFail, SimNvm};
+
+/// Which power failures `simulate` injects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failures {
+    None,
+    /// This many failures, each at a random write, torn at a random word.
+    Random(u64),
+    /// One run per write and per torn-write point.
+    EveryWrite,
+}
+
+/// Most random failures one `simulate` injects: about a minute on a HAR plan; more would only
+/// look like a hang.
+pub const MAX_RANDOM_FAILURES: u64 = 1_000_000;
+
+pub fn parse_failures(s: &str) -> Result<Failures, String> {
+    match s {
+        "none" => Ok(Failures::None),
+        "every-write" => Ok(Failures::EveryWrite),
+        _ => match s.strip_prefix("random:").map(str::parse::<u64>) {
+            Some(Ok(n)) if n <= MAX_RANDOM_FAILURES => Ok(Failures::Random(n)),
+            _ => Err(format!(
+                "'{s}' is not none, random:N (N up to {MAX_RANDOM_FAILURES}) or every-write"
+            )),
+        },
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum HarvestArg {
+    /// The profile's harvester (RC source), with --cap/--rehm/--margin.
+    Rc,
+    /// No energy-driven run.
+    None,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct SimulateArgs {
+    /// The plan file (from `inas plan random`, or a search).
+    pub plan: PathBuf,
+    /// `random` (seeded) or a JSON file holding an array of Q15 integers.
+    #[arg(long, default_value = "random")]
+    pub input: String,
+    /// Seed for the random input and the random failures.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Power failures to inject: none, random:N (N up to 1000000), every-write.
+    #[arg(long, default_value = "none", value_parser = parse_failures)]
+    pub failures: Failures,
+    /// Energy-driven run: the device draws every operation from the capacitor.
+    #[arg(long, value_enum, default_value = "rc")]
+    pub harvest: HarvestArg,
+    #[command(flatten)]
+    pub supply: SupplyArgs,
+    /// Print one JSON object instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+}
 
 #[derive(Debug, Serialize)]
 struct Report {
