@@ -20,7 +20,7 @@ use clap::{Args, Parser, Subcommand};
 use rayon::prelude::*;
 
 use args::{parse_designs, Designs, NetArgs, PowerArg, SupplyArgs};
-use case::CaseSpec;
+use case::{CaseArgs, CaseSpec};
 use out::{errln, out, outln};
 use render::CaseJson;
 
@@ -235,28 +235,20 @@ fn run(command: Command) -> Result<i32> {
     }
 }
 
-fn defaults(args: &ExploreArgs) -> CaseSpec {
-    CaseSpec {
-        dataset: Some(args.net.dataset.name().to_owned()),
+/// The case the flags describe (and the defaults of a batch's lines).
+fn case_args(args: &ExploreArgs) -> CaseArgs {
+    CaseArgs {
+        dataset: args.net.dataset,
         arch: args.net.arch.as_ref().map(|a| a.0.clone()),
-        cap_f: args.supply.cap,
-        rehm_ohm: args.supply.rehm,
-        margin: args.supply.margin,
-        vm_bytes: args.supply.vm,
-        power: Some(match args.power {
-            PowerArg::Int => "int".into(),
-            PowerArg::Cont => "cont".into(),
-        }),
-        designs: args
-            .designs
-            .as_ref()
-            .map(|d| d.0.iter().map(|d| d.to_string()).collect()),
+        overrides: args.supply.overrides(),
+        power: args.power.into(),
+        designs: args.designs.as_ref().map(|d| d.0.clone()),
     }
 }
 
 fn explore(args: ExploreArgs) -> Result<i32> {
     let profile = crate::profile::load(args.supply.profile())?;
-    let defaults = defaults(&args);
+    let defaults = case_args(&args);
     if let Some(path) = &args.batch {
         return batch(path, &defaults, &profile, args.json);
     }
@@ -280,7 +272,7 @@ fn explore(args: ExploreArgs) -> Result<i32> {
 /// One output line per input line, in order; a bad line gets an error line and the batch goes on.
 fn batch(
     path: &std::path::Path,
-    defaults: &CaseSpec,
+    defaults: &CaseArgs,
     profile: &Profile,
     json: bool,
 ) -> Result<i32> {
@@ -297,7 +289,7 @@ fn batch(
         .map(|(i, line)| {
             let r = serde_json::from_str::<CaseSpec>(line)
                 .map_err(|e| format!("not a case object: {e}"))
-                .and_then(|spec| spec.over(defaults).validate(profile))
+                .and_then(|spec| spec.over(defaults)?.validate(profile))
                 .and_then(|case| case.run().map(|o| render::case_json(&case, &o)));
             (
                 i + 1,
