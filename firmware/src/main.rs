@@ -12,6 +12,8 @@
 #![no_std]
 #![no_main]
 #![feature(asm_experimental_arch)]
+// Every unsafe block says why it is sound.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 #[cfg(all(feature = "smoke", feature = "mpy32"))]
 compile_error!("the smoke build runs under mspdebug sim, which has no MPY32: build it with --no-default-features");

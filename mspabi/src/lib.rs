@@ -15,6 +15,8 @@
 //! them meanwhile (the firmware's MAC keeps it within one asm block).
 #![no_std]
 #![cfg_attr(target_arch = "msp430", feature(asm_experimental_arch))]
+// Every unsafe block says why it is sound.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 macro_rules! export {
     ($(#[$m:meta])* fn $name:ident($($a:ident: $t:ty),*) -> $r:ty $body:block) => {
