@@ -1,4 +1,4 @@
-//! Explorer speed. Targets (issue 2): a full intermittent sweep of a 5-layer CIFAR-10 child in
+//! Explorer speed. Targets: a full intermittent sweep of a 5-layer CIFAR-10 child in
 //! ≤ 2 ms on one core (the reference Python explorer: about 1.5 s), and 100 CIFAR children in
 //! ≤ 0.3 s (see also `inas explore --batch`, which this mirrors without the I/O).
 

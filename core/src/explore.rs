@@ -1,4 +1,4 @@
-//! The execution-design explorer (iNAS-Exp, spec §4, §9, §10): an exhaustive per-layer sweep of
+//! The execution-design explorer (iNAS-Exp, cost-model.md §4, §9, §10): an exhaustive per-layer sweep of
 //! tile sizes, loop order and preservation batch, the reference's choice rule, and the
 //! network-level result.
 
@@ -117,7 +117,7 @@ fn one_and_even_divisors(x: u32) -> Vec<u32> {
     v
 }
 
-/// Tile-size candidate lists (spec §4.1).
+/// Tile-size candidate lists (cost-model.md §4.1).
 struct Lists {
     tr: Vec<u32>,
     tc: Vec<u32>,
@@ -153,7 +153,7 @@ fn orders(l: &Layer) -> &'static [LoopOrder] {
     }
 }
 
-/// The best design so far under the reference's rule (§9.2): least latency by exact equality,
+/// The best design so far under the reference's rule (cost-model.md §9.2): least latency by exact equality,
 /// then least VM, then first enumerated.
 struct Best {
     latency: f64,
@@ -218,7 +218,7 @@ impl Misses {
 /// Outcome of one layer's sweep.
 pub type LayerOutcome = Result<(Design, SweepStats), (Infeasible, SweepStats)>;
 
-/// Sweeps one layer under intermittent power (spec §9.1) and returns the chosen design.
+/// Sweeps one layer under intermittent power (cost-model.md §9.1) and returns the chosen design.
 pub fn explore_layer_int(p: &Platform, layer: &Layer) -> Result<LayerOutcome, ModelError> {
     let lists = Lists::new(layer);
     let eav = p.budget_j();
@@ -349,7 +349,7 @@ pub fn explore_layer_int(p: &Platform, layer: &Layer) -> Result<LayerOutcome, Mo
     })
 }
 
-/// Sweeps one layer under continuous power (spec §10): S = 1, C0 only, least whole-layer latency.
+/// Sweeps one layer under continuous power (cost-model.md §10): S = 1, C0 only, least whole-layer latency.
 pub fn explore_layer_cont(p: &Platform, layer: &Layer) -> LayerOutcome {
     let lists = Lists::new(layer);
     let mut stats = SweepStats::default();
@@ -418,7 +418,7 @@ fn finite(layer: &str, latency_s: f64) -> Result<(), ModelError> {
 }
 
 /// Explores every layer of a network in order; stops at the first layer without a design
-/// (spec §9.3, §9.4).
+/// (cost-model.md §9.3, §9.4).
 pub fn explore_network(
     p: &Platform,
     net: &Network,
@@ -479,7 +479,7 @@ impl std::fmt::Display for FixedFailure {
 }
 
 /// A network whose layers run fixed designs (typically the continuous-power baseline's),
-/// evaluated under intermittent power (spec §11).
+/// evaluated under intermittent power (cost-model.md §11).
 #[derive(Clone, Debug, PartialEq)]
 pub struct FixedResult {
     /// Per layer: its name and its evaluation.

@@ -1,4 +1,4 @@
-//! The intermittent-aware performance model (iNAS-PMod, spec §5-§8, §10, §11).
+//! The intermittent-aware performance model (iNAS-PMod, cost-model.md §5-§8, §10, §11).
 //!
 //! Every formula keeps the reference's grouping and left-to-right order: the explorer picks
 //! designs by *exact* equality of latencies, so a reordered sum changes which design wins.
@@ -145,7 +145,7 @@ fn mul(a: u64, b: u64) -> u64 {
     a.saturating_mul(b)
 }
 
-/// IFM tile rows and columns of a design on a layer (spec §4.2).
+/// IFM tile rows and columns of a design on a layer (cost-model.md §4.2).
 #[inline(always)]
 pub(crate) fn ifm_tile(t: &CostTable, layer: &Layer, d: &ExecDesign, rule: IfmRule) -> (u64, u64) {
     let conv_rule = (
@@ -159,7 +159,7 @@ pub(crate) fn ifm_tile(t: &CostTable, layer: &Layer, d: &ExecDesign, rule: IfmRu
     }
 }
 
-/// VM bytes of a design's tile buffers (constraint C0, spec §6).
+/// VM bytes of a design's tile buffers (constraint C0, cost-model.md §6).
 #[inline(always)]
 pub(crate) fn vm_bytes(t: &CostTable, layer: &Layer, d: &ExecDesign, ifm: (u64, u64)) -> u64 {
     VmTerms::new(t, layer, d, ifm).at(d.batch)
@@ -254,7 +254,7 @@ pub(crate) fn cycle_counts(layer: &Layer, d: &ExecDesign) -> CycleCounts {
     counts_from(layer, d, &TileCounts::of(layer, d))
 }
 
-/// Power-cycle counts from tile counts (spec §5).
+/// Power-cycle counts from tile counts (cost-model.md §5).
 #[inline(always)]
 pub(crate) fn counts_from(layer: &Layer, d: &ExecDesign, t: &TileCounts) -> CycleCounts {
     let s = f64::from(d.batch);
@@ -458,7 +458,7 @@ impl CycleTerms {
     }
 }
 
-/// Whole-layer cost under continuous power on one side of the model (spec §10).
+/// Whole-layer cost under continuous power on one side of the model (cost-model.md §10).
 pub(crate) fn layer_cost_cont(t: &CostTable, x: &Side, layer: &Layer, d: &ExecDesign) -> f64 {
     let (tri, tci) = ifm_tile(t, layer, d, IfmRule::Other);
     let (tr, tc, tm, tn) = (d.tr as u64, d.tc as u64, d.tm as u64, d.tn as u64);
@@ -640,7 +640,7 @@ pub enum ModelError {
     Inconsistent { layer: String, why: String },
 }
 
-/// Finishes an intermittent record once C0 and C1 passed (spec §8.3).
+/// Finishes an intermittent record once C0 and C1 passed (cost-model.md §8.3).
 #[inline]
 pub(crate) fn finish_int(
     p: &Platform,
@@ -681,7 +681,7 @@ pub(crate) fn finish_int(
 }
 
 /// One side of one power cycle as (max, min), with max := min when no cycle fetches partial
-/// sums (spec §7.1).
+/// sums (cost-model.md §7.1).
 #[inline(always)]
 pub(crate) fn cycle_side(
     x: &Side,
@@ -704,7 +704,7 @@ pub(crate) fn max_min(counts: &CycleCounts, (plus, zero): (f64, f64)) -> (f64, f
     }
 }
 
-/// Evaluates one design under intermittent power (spec §11 with `IfmRule::Other`, or a sweep
+/// Evaluates one design under intermittent power (cost-model.md §11 with `IfmRule::Other`, or a sweep
 /// point with `IfmRule::IntSweep`). No divisor check: non-dividing tiles use ceilings.
 pub(crate) fn evaluate_int(
     p: &Platform,
@@ -736,7 +736,7 @@ pub(crate) fn evaluate_int(
     finish_int(p, layer, d, vm, e, l, counts).map(Ok)
 }
 
-/// Evaluates a fixed design under intermittent power (spec §11): how a design chosen elsewhere
+/// Evaluates a fixed design under intermittent power (cost-model.md §11): how a design chosen elsewhere
 /// (typically by the continuous-power baseline, S = 1) fares on harvested energy.
 pub fn evaluate_fixed(
     p: &Platform,
@@ -746,7 +746,7 @@ pub fn evaluate_fixed(
     evaluate_int(p, layer, d, IfmRule::Other)
 }
 
-/// Evaluates a design under continuous power (spec §10): C0 only, whole-layer cost, S = 1.
+/// Evaluates a design under continuous power (cost-model.md §10): C0 only, whole-layer cost, S = 1.
 pub fn evaluate_cont(p: &Platform, layer: &Layer, d: &ExecDesign) -> Result<Design, Rejected> {
     let d = ExecDesign { batch: 1, ..*d };
     let vm = vm_bytes(

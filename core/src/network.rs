@@ -1,5 +1,5 @@
 //! Search spaces and the networks they produce: an action list (kernel/filter choices per
-//! searched layer) becomes an ordered list of layers with their geometry (spec §3).
+//! searched layer) becomes an ordered list of layers with their geometry (cost-model.md §3).
 
 use std::fmt;
 use std::str::FromStr;
@@ -68,7 +68,7 @@ pub enum ModelType {
     Fc,
 }
 
-/// One dataset's search space (spec §1).
+/// One dataset's search space (cost-model.md §1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SearchSpace {
     pub model: ModelType,
@@ -81,7 +81,7 @@ pub struct SearchSpace {
     /// Filter (CONV) or unit (FC) choices.
     pub filters: &'static [u32],
     pub classes: u32,
-    /// The network of the spec's worked example for this dataset.
+    /// The network of the worked example for this dataset (docs/cost-model.md §13).
     pub example: &'static [u32],
 }
 
@@ -201,7 +201,7 @@ impl SearchSpace {
         Ok(Network { layers })
     }
 
-    /// The reference's model-build check (spec §14.1), run before the cost model in a search:
+    /// The reference's model-build check (cost-model.md §14.1), run before the cost model in a search:
     /// feature maps and weights must fit the NVM. Reproduces the reference's FC weight count.
     pub fn nvm_check(
         &self,
@@ -331,7 +331,7 @@ impl Layer {
         }
     }
 
-    /// `HxWxN -> RxCxM, KhxKw`, as in the spec's tables.
+    /// `HxWxN -> RxCxM, KhxKw`, as in the reference's tables.
     pub fn shape(&self) -> String {
         format!(
             "{}x{}x{} -> {}x{}x{}, {}x{}",
@@ -411,7 +411,7 @@ mod tests {
 
     #[test]
     fn every_space_network_passes_the_nvm_check() {
-        // The spec says these errors never occur with the settings of §1; check the largest.
+        // The reference says these errors never occur with its settings; check the largest.
         for ds in Dataset::ALL {
             let s = ds.space();
             let big: Vec<u32> = match s.model {

@@ -2,7 +2,7 @@
 //! measurement can be compared with.
 //!
 //! The engine runs batches in both run modes, so both are priced with the model's per-cycle
-//! formulas (spec §7) on the plan's designs: intermittent runs pay a reboot per power cycle
+//! formulas (cost-model.md §7) on the plan's designs: intermittent runs pay a reboot per power cycle
 //! and, on a harvester, the recharge; continuous runs pay neither. GAP layers are priced as the
 //! engine fetches them (the reference's quirk Q2 off), as `inas simulate` does.
 

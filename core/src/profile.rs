@@ -555,7 +555,7 @@ impl CostTable {
 mod tests {
     use super::*;
 
-    /// §2 of the spec gives the evaluated constants; they must come out bit for bit.
+    /// cost-model.md §2 gives the evaluated constants; they must come out bit for bit.
     #[test]
     fn reference_constants_match_the_spec() {
         let t = Profile::reference().cost_table();

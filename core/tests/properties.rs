@@ -62,7 +62,7 @@ fn one_and_even(x: u32) -> Vec<u32> {
         .collect()
 }
 
-/// Every candidate of the spec's §4, in enumeration order, written independently of the
+/// Every candidate of cost-model.md §4, in enumeration order, written independently of the
 /// explorer.
 fn candidates(l: &Layer) -> Vec<ExecDesign> {
     let pool = l.kind == LayerKind::GlobalAvgPool;

@@ -1,5 +1,5 @@
-//! The three worked examples of the spec (inas-cost-model.md §13): designs identical, counts
-//! identical, every number bit for bit (stricter than the 1e-9 relative the spec allows).
+//! The three worked examples of docs/cost-model.md (§13): designs identical, counts
+//! identical, every number bit for bit (stricter than the 1e-9 relative the reference allows).
 
 use inas_core::explore::explore_network;
 use inas_core::model::{Overrides, Platform, Power};

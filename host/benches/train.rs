@@ -1,4 +1,4 @@
-//! Training throughput of search children with tch (issue 6): samples per second of one epoch of
+//! Training throughput of search children with tch: samples per second of one epoch of
 //! `train::fit` (Adam, the paper's batch sizes, random data), validation and set-up excluded.
 //! `scripts/bench_train_pytorch.py` trains the same networks the same way in PyTorch from Python;
 //! the expected tch/PyTorch ratio is at least 1.0.
@@ -28,7 +28,7 @@ use inas::train::{
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 
-/// One case: the dataset's example child (the spec's worked example) and the epoch size.
+/// One case: the dataset's example child (the reference's worked example, docs/cost-model.md §13) and the epoch size.
 struct Case {
     dataset: Dataset,
     batches: usize,

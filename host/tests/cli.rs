@@ -336,7 +336,7 @@ fn continuous_power_and_fixed_designs() {
     let layers = cont["layers"].as_array().unwrap();
     assert!(layers.iter().all(|l| l["batch"] == 1));
     assert_eq!(cont["budget_j"], Value::Null);
-    // Judge the HW-NAS designs under intermittent power (spec §11), at 1 mF.
+    // Judge the HW-NAS designs under intermittent power (cost-model.md §11), at 1 mF.
     let designs: Vec<&str> = layers
         .iter()
         .map(|l| l["design"].as_str().unwrap())

@@ -296,7 +296,7 @@ fn per_layer_latency_over_the_pty_follows_the_firmwares_calibrated_profile() {
         "end to end {total:+.1} %, per layer {per_layer:+.1?} %"
     );
     // Per layer the model is looser since the MAC kernel covers whole output tiles: up to
-    // ~8 % on some layers (issue 13's note), within 3 % end to end.
+    // ~8 % on some layers (README, "msp430fr5994-emu"), within 3 % end to end.
     assert!(
         per_layer.iter().all(|e| e.abs() <= 8.0),
         "end to end {total:+.1} %, per layer {per_layer:+.1?} %"

@@ -3,7 +3,7 @@
 //! Transfers and MACs have their own benchmarks; everything else a firmware spends per tile —
 //! addressing, accumulation, pooling, partial-sum and output bookkeeping, and the reboot of
 //! every power cycle — only shows in whole layers. The model's latency is linear in each of
-//! those constants (spec §7: counts times constants), so with the benchmarked lines fixed, the
+//! those constants (cost-model.md §7: counts times constants), so with the benchmarked lines fixed, the
 //! per-layer on-times of a set of calibration plans, measured in both run modes, pin them down by
 //! least squares. The plans vary loop order, tile sizes and preservation batch so that every
 //! constant is exercised in different proportions.

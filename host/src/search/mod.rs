@@ -1,4 +1,4 @@
-//! Architecture search strategies and what they are scored on (issue 6, the controller part).
+//! Architecture search strategies and what they are scored on.
 //!
 //! [`strategy`] holds the [`Strategy`] trait (propose a [`Candidate`], observe its [`Outcome`])
 //! and the decision space; [`reinforce`] the iNAS controller, [`random`] and [`evolution`] the

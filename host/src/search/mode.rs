@@ -129,7 +129,7 @@ impl DesignOutcome {
     }
 }
 
-/// The model-build check (spec §14.1): geometry, then feature maps and weights in the NVM.
+/// The model-build check (cost-model.md §14.1): geometry, then feature maps and weights in the NVM.
 pub fn build(
     space: &SearchSpace,
     memory: &Memory,

@@ -1,4 +1,4 @@
-//! `--strategy reinforce`: the iNAS controller (paper digest §1, spec §14.3), an LSTM policy
+//! `--strategy reinforce`: the iNAS controller (cost-model.md §14.3), an LSTM policy
 //! with one softmax head per decision, trained by REINFORCE on the latest trial's reward.
 //!
 //! [`ReinforceConfig::PAPER`] reproduces the reference (`NASBase/controller.py`, `top.py`):

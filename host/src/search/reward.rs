@@ -1,4 +1,4 @@
-//! The iNAS reward (paper digest §1, cost-model spec §14.2): penalties for children that cannot be
+//! The iNAS reward (cost-model.md §14.2): penalties for children that cannot be
 //! built, have no execution design or miss the latency requirement, and for trained children
 //! accuracy against a moving average plus a latency term.
 //!
