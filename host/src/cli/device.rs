@@ -21,7 +21,7 @@ use super::out::{EXIT_INFEASIBLE, EXIT_OK};
 use super::plans;
 use crate::bench;
 use crate::calibrate::{self, layers};
-use crate::data::{self, DatasetName, Limit, LoadOptions};
+use crate::data::DatasetName;
 use crate::device::client::{device_name, Deployed};
 use crate::device::emulator::{self, EmulatorLink};
 use crate::device::fault::{Faults, FaultyLink};
@@ -30,11 +30,10 @@ use crate::device::serial::{self, SerialLink};
 use crate::device::simboard::{self, SimLink};
 use crate::device::{host_logits, Client, ClientError, Link, Options};
 use crate::explore::evaluate_fixed_network;
-use crate::measure::{self, predict, Sample, Setup};
+use crate::measure::{self, predict, samples, Sample, Setup};
 use crate::model::Platform;
 use crate::planner;
 use crate::profile::Profile;
-use crate::quant::{sample_to_q15, to_q15};
 use crate::units;
 
 /// Exit code when the device or the link failed (no answer, gave up after the tries).
@@ -439,107 +438,12 @@ pub fn deploy(args: DeployArgs) -> Result<i32> {
     run().or_else(device_failure)
 }
 
-/// One entry of a sample file: a bare input array or `{"input": [...], "label": N}`. Read by
-/// hand rather than as an untagged enum, whose only error is that nothing matched: a bad entry
-/// is named down to the value.
-fn sample_json(i: usize, v: &serde_json::Value, classes: u16) -> Result<Sample, String> {
-    use serde_json::Value;
-    let (input, label) = match v {
-        Value::Array(a) => (a, &Value::Null),
-        Value::Object(o) => {
-            if let Some(k) = o.keys().find(|k| *k != "input" && *k != "label") {
-                return Err(format!(
-                    "sample {i}: unknown key \"{k}\" (expected input, label)"
-                ));
-            }
-            match o.get("input") {
-                Some(Value::Array(a)) => (a, o.get("label").unwrap_or(&Value::Null)),
-                _ => {
-                    return Err(format!(
-                        "sample {i}: \"input\" must be an array of Q15 integers"
-                    ))
-                }
-            }
-        }
-        _ => {
-            return Err(format!(
-            "sample {i}: expected an array of Q15 integers or {{\"input\": [...], \"label\": N}}"
-        ))
-        }
-    };
-    let input = input
-        .iter()
-        .enumerate()
-        .map(|(j, x)| {
-            x.as_i64()
-                .and_then(|x| i16::try_from(x).ok())
-                .ok_or_else(|| {
-                    format!("sample {i}, value {j}: {x} is not a Q15 integer (-32768..=32767)")
-                })
-        })
-        .collect::<Result<Vec<i16>, _>>()?;
-    let label = match label {
-        Value::Null => None,
-        l => match l.as_u64().filter(|&l| l < u64::from(classes)) {
-            Some(l) => Some(l as u8),
-            None => {
-                return Err(format!(
-                    "sample {i}: label {l} is not one of the plan's {classes} classes (0..={})",
-                    classes.saturating_sub(1)
-                ))
-            }
-        },
-    };
-    Ok(Sample { input, label })
-}
-
 fn samples_of(args: &MeasureArgs, meta: &PlanMeta, classes: u16) -> Result<Vec<Sample>> {
-    let input_len = meta.input.elements() as usize;
     let n = args.samples as usize;
     if let Some(path) = &args.inputs {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read inputs {}", path.display()))?;
-        let list: Vec<serde_json::Value> = serde_json::from_str(&text).with_context(|| {
-            format!(
-                "{}: expected a JSON list of Q15 arrays or of {{\"input\": [...], \"label\": N}}",
-                path.display()
-            )
-        })?;
-        let samples: Vec<Sample> = list
-            .iter()
-            .take(n)
-            .enumerate()
-            .map(|(i, v)| sample_json(i, v, classes))
-            .collect::<Result<_, _>>()
-            .map_err(|e| anyhow!("{}: {e}", path.display()))?;
-        if let Some((i, s)) = samples
-            .iter()
-            .enumerate()
-            .find(|(_, s)| s.input.len() != input_len)
-        {
-            bail!(
-                "{}: sample {i} has {} values, the plan's input {input_len}",
-                path.display(),
-                s.input.len()
-            );
-        }
-        if samples.is_empty() {
-            bail!("{}: no samples", path.display());
-        }
-        return Ok(samples);
+        return samples::from_file(path, n, meta, classes);
     }
     if let Some(name) = args.dataset {
-        let opts = LoadOptions {
-            seed: args.seed,
-            test_limit: Limit {
-                total: Some(n),
-                ..Limit::NONE
-            },
-            ..LoadOptions::default()
-        };
-        let mut splits = data::load(name, &args.cache.dir()?, &opts)?;
-        // The plan says how its network's inputs were standardised (a search writes it); a plan
-        // without it gets statistics fitted here, which match training only if the split did.
         if meta.preprocess.is_empty() {
             errln!(
                 "warning: the plan does not say how its inputs were standardised; fitting \
@@ -547,42 +451,10 @@ fn samples_of(args: &MeasureArgs, meta: &PlanMeta, classes: u16) -> Result<Vec<S
                  carry it)",
                 args.seed
             );
-            splits.normalize();
         }
-        let test = &splits.test;
-        if test.classes != usize::from(classes) {
-            bail!(
-                "{name} has {} classes, the plan's output {classes}",
-                test.classes
-            );
-        }
-        if test.sample_len() != input_len {
-            bail!(
-                "{name}: a sample has {} values ({:?}), the plan's input {input_len}",
-                test.sample_len(),
-                test.shape
-            );
-        }
-        return Ok((0..test.len().min(n))
-            .map(|i| Sample {
-                input: if meta.preprocess.is_empty() {
-                    test.sample(i)
-                        .iter()
-                        .map(|&x| to_q15(x, meta.input_exp))
-                        .collect()
-                } else {
-                    sample_to_q15(meta, test.sample(i))
-                },
-                label: Some(test.y[i]),
-            })
-            .collect());
+        return samples::from_dataset(name, &args.cache.dir()?, args.seed, n, meta, classes);
     }
-    Ok((0..n as u64)
-        .map(|i| Sample {
-            input: planner::random_input(input_len, args.seed.wrapping_add(i)),
-            label: None,
-        })
-        .collect())
+    Ok(samples::random(n, meta, args.seed))
 }
 
 pub fn measure(args: MeasureArgs) -> Result<i32> {
@@ -871,10 +743,7 @@ pub fn calibrate(args: CalibrateArgs) -> Result<i32> {
         }
         let active_power_w = args.active_power_w.or_else(|| {
             args.link.target.emulator.is_some().then(|| {
-                let c = inas_sim::platform::Platform::fr5994().current;
-                let amps =
-                    (c.active_base_ua + c.active_ua_per_mhz * f64::from(cal.clock_hz) / 1e6) * 1e-6;
-                amps * (base.supply.v_on + base.supply.v_off) / 2.0
+                emulator::active_power_w(cal.clock_hz, (base.supply.v_on + base.supply.v_off) / 2.0)
             })
         });
         let (profile, notes) = cal.profile(&base, &args.name, active_power_w)?;

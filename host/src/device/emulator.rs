@@ -41,6 +41,14 @@ pub fn supply(profile: &Profile, cap: Option<f64>, rehm: Option<f64>) -> Result<
     Ok(Supply::new(capacitor, harvester)?)
 }
 
+/// The emulated board's power when active at `clock_hz` and `volts`: the FR5994 datasheet
+/// currents the emulator draws (its platform file), what `calibrate --emulator` prices energy at.
+pub fn active_power_w(clock_hz: u32, volts: f64) -> f64 {
+    let c = inas_sim::platform::Platform::fr5994().current;
+    let amps = (c.active_base_ua + c.active_ua_per_mhz * f64::from(clock_hz) / 1e6) * 1e-6;
+    amps * volts
+}
+
 /// The profile's capacitor (its thresholds; `cap` overriding its capacitance) as the emulator
 /// models it: the one conversion of a profile's storage into the emulator's terms.
 pub fn capacitor(profile: &Profile, cap: Option<f64>) -> Capacitor {

@@ -21,6 +21,7 @@
 
 pub use inas_core::predict;
 pub mod report;
+pub mod samples;
 
 use inas_common::plan::{self, Plan, PlanMeta};
 use inas_common::wire::RunMode;
