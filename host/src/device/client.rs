@@ -161,6 +161,28 @@ enum Verdict<T> {
     Ignore,
 }
 
+/// A chunked transfer: `total` bytes from `at`, chunks of at most `max`, a multiple of `align`.
+struct Chunks {
+    at: usize,
+    total: usize,
+    max: usize,
+    align: usize,
+}
+
+/// Where a chunk left the device: standing at byte `At` of the transfer, or without it.
+enum Chunk {
+    At(usize),
+    Lost,
+}
+
+/// How a chunked transfer ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sent {
+    Done,
+    /// The device no longer holds the transfer (it was reset): start it again.
+    Lost,
+}
+
 fn frame_trouble(code: ErrorCode) -> bool {
     matches!(
         code,
@@ -482,7 +504,7 @@ impl<L: Link> Client<L> {
         'upload: loop {
             // A device that kept the progress of this plan's upload across a reset continues
             // where it stands; otherwise from 0.
-            let mut at = self.request(
+            let at = self.request(
                 "starting the upload",
                 &HostMsg::PlanBegin { len, crc32 },
                 self.opts.reply_timeout,
@@ -510,30 +532,22 @@ impl<L: Link> Client<L> {
             }
             resumed_at = at;
             progress(u64::from(at), u64::from(len));
-            let mut stalls = 0u32;
-            let mut size = ChunkSize::new(chunk);
-            let mut last = String::new();
-            while at < len {
-                if stalls >= self.opts.tries.max(1) {
-                    return Err(ClientError::GaveUp {
-                        what: format!("uploading the plan at byte {at} of {len}"),
-                        tries: stalls,
-                        last,
-                    });
-                }
-                if stalls > 0 {
-                    self.stats.resends += 1;
-                }
-                let end = (at as usize + size.get()).min(plan.len());
-                let msg = HostMsg::PlanChunk {
-                    offset: at,
-                    data: &plan[at as usize..end],
-                };
-                let sent = self.link.now();
-                let answer = self.attempt(&msg, self.data_timeout(), &mut |m| match m {
+            let sent = self.send_chunks(
+                Chunks {
+                    at: at as usize,
+                    total: plan.len(),
+                    max: chunk,
+                    align: 1,
+                },
+                &|at| format!("uploading the plan at byte {at} of {len}"),
+                &|at, end| HostMsg::PlanChunk {
+                    offset: at as u32,
+                    data: &plan[at..end],
+                },
+                &mut |m, at, _| match m {
                     // Acks and nacks both say where the device stands.
                     DeviceMsg::Ack { next } | DeviceMsg::Nack { next, .. } if next <= len => {
-                        Verdict::Done(Some(next))
+                        Verdict::Done(Chunk::At(next as usize))
                     }
                     DeviceMsg::Error { code, detail } if frame_trouble(code) => {
                         Verdict::Resend(describe_error(code, detail))
@@ -543,46 +557,27 @@ impl<L: Link> Client<L> {
                     DeviceMsg::Error {
                         code: ErrorCode::Sequence,
                         ..
-                    } => Verdict::Done(None),
+                    } => Verdict::Done(Chunk::Lost),
                     DeviceMsg::Error { code, detail } => Verdict::Fail(ClientError::Device {
                         what: format!("uploading the plan at byte {at}"),
                         code,
                         detail,
                     }),
                     _ => Verdict::Ignore,
-                })?;
-                match answer {
-                    Ok(Some(next)) if next > at => {
-                        self.answered_in(self.link.now() - sent);
-                        at = next;
-                        stalls = 0;
-                        size.worked();
-                        progress(u64::from(at), u64::from(len));
-                    }
-                    Ok(Some(next)) => {
-                        at = next;
-                        stalls += 1;
-                        last = format!("the device asked to resend from byte {next}");
-                    }
-                    Ok(None) => {
-                        restarts += 1;
-                        self.stats.upload_restarts += 1;
-                        if restarts > self.opts.tries.max(1) {
-                            return Err(ClientError::GaveUp {
-                                what: "uploading the plan (the device kept losing the upload)"
-                                    .into(),
-                                tries: restarts,
-                                last: "the device had no upload in progress".into(),
-                            });
-                        }
-                        continue 'upload;
-                    }
-                    Err(why) => {
-                        stalls += 1;
-                        size.failed();
-                        last = why;
-                    }
+                },
+                &mut |at| progress(at as u64, u64::from(len)),
+            )?;
+            if sent == Sent::Lost {
+                restarts += 1;
+                self.stats.upload_restarts += 1;
+                if restarts > self.opts.tries.max(1) {
+                    return Err(ClientError::GaveUp {
+                        what: "uploading the plan (the device kept losing the upload)".into(),
+                        tries: restarts,
+                        last: "the device had no upload in progress".into(),
+                    });
                 }
+                continue 'upload;
             }
             let committed = self.request(
                 "committing the plan",
@@ -649,21 +644,23 @@ impl<L: Link> Client<L> {
     pub fn write_input(&mut self, input: &[i16]) -> Result<(), ClientError> {
         self.link.phase(Phase::Transfer)?;
         let bytes: Vec<u8> = input.iter().flat_map(|v| v.to_le_bytes()).collect();
-        let mut size = ChunkSize::new(inas_common::wire::MAX_CHUNK);
-        let mut at = 0usize;
-        let mut stalls = 0;
-        while at < bytes.len() {
-            // Whole values only.
-            let end = (at + size.get() / 2 * 2).min(bytes.len());
-            let offset = (at / 2) as u32;
-            let next = (end / 2) as u32;
-            let msg = HostMsg::WriteInput {
-                offset,
+        let sent = self.send_chunks(
+            Chunks {
+                at: 0,
+                total: bytes.len(),
+                max: inas_common::wire::MAX_CHUNK,
+                // Whole values only.
+                align: 2,
+            },
+            &|at| format!("writing the input at value {}", at / 2),
+            &|at, end| HostMsg::WriteInput {
+                offset: (at / 2) as u32,
                 data: &bytes[at..end],
-            };
-            let sent = self.link.now();
-            let answer = self.attempt(&msg, self.data_timeout(), &mut |m| match m {
-                DeviceMsg::Ack { next: n } if n == next => Verdict::Done(()),
+            },
+            &mut |m, _, end| match m {
+                DeviceMsg::Ack { next } if next as usize == end / 2 => {
+                    Verdict::Done(Chunk::At(end))
+                }
                 DeviceMsg::Error { code, detail } if frame_trouble(code) => {
                     Verdict::Resend(describe_error(code, detail))
                 }
@@ -680,29 +677,74 @@ impl<L: Link> Client<L> {
                     detail,
                 }),
                 _ => Verdict::Ignore,
+            },
+            &mut |_| {},
+        )?;
+        match sent {
+            Sent::Done => Ok(()),
+            Sent::Lost => Err(ClientError::Unexpected {
+                what: "writing the input".into(),
+                got: "a lost transfer".into(),
+            }),
+        }
+    }
+
+    /// Sends `c.total` bytes from `c.at` in chunks (`msg(at, end)`), each as large as the line
+    /// has lately carried (`ChunkSize`, at most `c.max`, a multiple of `c.align`), resending a
+    /// chunk until `tries` attempts in a row got nowhere. `judge(reply, at, end)` says where the
+    /// device stands after a chunk (it may ask to resend from earlier) or that it lost the
+    /// transfer; `progress(at)` follows every advance. The one chunk loop of plan uploads and
+    /// input writes.
+    fn send_chunks<'b>(
+        &mut self,
+        c: Chunks,
+        what: &dyn Fn(usize) -> String,
+        msg: &dyn Fn(usize, usize) -> HostMsg<'b>,
+        judge: &mut dyn FnMut(DeviceMsg, usize, usize) -> Verdict<Chunk>,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Sent, ClientError> {
+        let mut size = ChunkSize::new(c.max);
+        let mut at = c.at;
+        let mut stalls = 0u32;
+        let mut last = String::new();
+        while at < c.total {
+            if stalls >= self.opts.tries.max(1) {
+                return Err(ClientError::GaveUp {
+                    what: what(at),
+                    tries: stalls,
+                    last,
+                });
+            }
+            if stalls > 0 {
+                self.stats.resends += 1;
+            }
+            let end = (at + size.get() / c.align * c.align).min(c.total);
+            let sent = self.link.now();
+            let answer = self.attempt(&msg(at, end), self.data_timeout(), &mut |m| {
+                judge(m, at, end)
             })?;
             match answer {
-                Ok(()) => {
+                Ok(Chunk::At(next)) if next > at => {
                     self.answered_in(self.link.now() - sent);
-                    at = end;
+                    at = next;
                     stalls = 0;
                     size.worked();
+                    progress(at);
                 }
+                Ok(Chunk::At(next)) => {
+                    at = next;
+                    stalls += 1;
+                    last = format!("the device asked to resend from byte {next}");
+                }
+                Ok(Chunk::Lost) => return Ok(Sent::Lost),
                 Err(why) => {
                     stalls += 1;
                     size.failed();
-                    if stalls >= self.opts.tries.max(1) {
-                        return Err(ClientError::GaveUp {
-                            what: format!("writing the input at value {offset}"),
-                            tries: stalls,
-                            last: why,
-                        });
-                    }
-                    self.stats.resends += 1;
+                    last = why;
                 }
             }
         }
-        Ok(())
+        Ok(Sent::Done)
     }
 
     /// Starts a run of the written input and waits for its result. `layers` is the plan's layer
