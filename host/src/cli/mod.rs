@@ -110,14 +110,14 @@ pub const TORCH_EXE: &str = "inas-torch";
 /// Runs the CLI on `std::env::args()` and returns the exit code: every command, libtorch's
 /// included (the `inas-torch` executable).
 pub fn main() -> i32 {
-    let Some(cli) = parse() else {
-        return EXIT_ERR_PARSED.with(|c| c.get());
-    };
-    finish(match cli.command {
-        Command::Search(args) => search::run_search(args),
-        Command::Trial(args) => search::run_trial(args),
-        command => run(command),
-    })
+    match parse() {
+        Ok(cli) => finish(match cli.command {
+            Command::Search(args) => search::run_search(args),
+            Command::Trial(args) => search::run_trial(args),
+            command => run(command),
+        }),
+        Err(code) => code,
+    }
 }
 
 /// The `inas` executable: every command that needs no libtorch runs here, and nothing here
@@ -125,35 +125,25 @@ pub fn main() -> i32 {
 /// static initialisers take about half a second). `search` and `trial` go to `inas-torch`
 /// beside it, with the same arguments.
 pub fn main_without_torch() -> i32 {
-    let Some(cli) = parse() else {
-        return EXIT_ERR_PARSED.with(|c| c.get());
-    };
-    match cli.command {
-        Command::Search(_) | Command::Trial(_) => finish(torch_exe()),
-        command => finish(run(command)),
+    match parse() {
+        Ok(Cli {
+            command: Command::Search(_) | Command::Trial(_),
+        }) => finish(torch_exe()),
+        Ok(cli) => finish(run(cli.command)),
+        Err(code) => code,
     }
 }
 
-thread_local! {
-    /// The exit code of a command line clap refused (or answered, as `--help`).
-    static EXIT_ERR_PARSED: std::cell::Cell<i32> = const { std::cell::Cell::new(EXIT_OK) };
-}
-
-fn parse() -> Option<Cli> {
-    match Cli::try_parse() {
-        Ok(cli) => Some(cli),
-        Err(e) => {
-            let _ = e.print();
-            EXIT_ERR_PARSED.with(|c| {
-                c.set(if e.use_stderr() {
-                    EXIT_BAD_INPUT
-                } else {
-                    EXIT_OK
-                })
-            });
-            None
+/// The command line, or the exit code of one clap refused (or answered, as `--help`).
+fn parse() -> Result<Cli, i32> {
+    Cli::try_parse().map_err(|e| {
+        let _ = e.print();
+        if e.use_stderr() {
+            EXIT_BAD_INPUT
+        } else {
+            EXIT_OK
         }
-    }
+    })
 }
 
 fn finish(result: Result<i32>) -> i32 {
