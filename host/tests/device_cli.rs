@@ -312,7 +312,7 @@ fn devices_lists_ports_and_flags_need_a_target() {
 
 /// The board firmware ELF that `cargo xtask firmware` leaves (CI builds it before the tests).
 fn board_elf() -> std::path::PathBuf {
-    inas_sim::builds::firmware_elf(inas_sim::builds::Build::Board).unwrap_or_else(|e| panic!("{e}"))
+    inas_emu::builds::firmware_elf(inas_emu::builds::Build::Board).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use inas_sim::builds::{firmware_elf, Build};
+use inas_emu::builds::{firmware_elf, Build};
 use serde_json::Value;
 
 fn inas(dir: &Path, args: &[&str]) -> Output {

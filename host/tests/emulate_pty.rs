@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
 
-use inas_sim::builds::{firmware_elf, Build};
+use inas_emu::builds::{firmware_elf, Build};
 use serde_json::Value;
 
 /// A capacitor and source resistance under which the busy board (8 MHz, 944 uA) stays up about

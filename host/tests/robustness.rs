@@ -540,7 +540,7 @@ fn errors_name_what_is_missing_and_say_each_cause_once() {
 #[test]
 fn measuring_over_a_pseudo_terminal_warns_that_its_timings_may_mean_nothing() {
     let d = with_plan();
-    let pty = inas_sim::bridge::Pty::open().unwrap();
+    let pty = inas_emu::bridge::Pty::open().unwrap();
     let o = inas(
         d.path(),
         &[
@@ -582,7 +582,7 @@ fn measuring_over_a_pseudo_terminal_warns_that_its_timings_may_mean_nothing() {
 
 #[test]
 fn an_unpaced_pty_says_its_timings_are_not_the_boards() {
-    let elf = inas_sim::builds::firmware_elf(inas_sim::builds::Build::Board)
+    let elf = inas_emu::builds::firmware_elf(inas_emu::builds::Build::Board)
         .unwrap_or_else(|e| panic!("{e}"));
     let d = tempfile::tempdir().unwrap();
     let elf = elf.to_str().unwrap();

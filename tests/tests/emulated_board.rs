@@ -1,5 +1,5 @@
 //! The LaunchPad firmware in the virtual LaunchPad, end to end: the `inas` binary makes a plan
-//! and the host engine's logits for an input; the board ELF boots in `inas-sim`; a host uploads
+//! and the host engine's logits for an input; the board ELF boots in `inas-emu`; a host uploads
 //! the plan and the input over the UART and asks for an intermittent run under an RC harvester
 //! that browns the chip out dozens of times; the logits that come back must be the host
 //! engine's. The same flow, on continuous power, through `inas emulate --pty` and a
@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 use inas_common::wire::{
     decode_message, encode_message, DeviceMsg, FrameDecoder, HostMsg, RunMode, MAX_CHUNK, MAX_FRAME,
 };
-use inas_sim::bridge::{InProcess, UartBridge};
-use inas_sim::builds::{firmware_elf, Build};
-use inas_sim::emulate::Ended;
-use inas_sim::power::{Capacitor, Harvester, Supply};
-use inas_sim::{Emulator, Firmware, MachineConfig, RunConfig, SimError};
+use inas_emu::bridge::{InProcess, UartBridge};
+use inas_emu::builds::{firmware_elf, Build};
+use inas_emu::emulate::Ended;
+use inas_emu::power::{Capacitor, Harvester, Supply};
+use inas_emu::{Emulator, Firmware, MachineConfig, RunConfig, SimError};
 use serde_json::Value;
 
 /// The supply: the reference profile's capacitor thresholds and 3.0 V source, a small

@@ -2,7 +2,7 @@
 //! any chosen write, torn after any of its words), `energy` (every operation drawn from a
 //! capacitor, the paper's contract) and `board` (the device's session over that NVM, speaking
 //! the wire protocol). This is the host-side engine simulation; the emulated MSP430 board that
-//! runs the firmware itself is the `inas-sim` crate.
+//! runs the firmware itself is the `inas-emu` crate.
 
 mod board;
 mod energy;

@@ -9,8 +9,8 @@ use clap::Args;
 use inas_common::plan::PlanMeta;
 use inas_common::session::LAUNCHPAD;
 use inas_common::wire::RunMode;
-use inas_sim::builds::{firmware_elf, Build};
-use inas_sim::power::Supply;
+use inas_emu::builds::{firmware_elf, Build};
+use inas_emu::power::Supply;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 

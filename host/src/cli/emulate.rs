@@ -1,4 +1,4 @@
-//! `inas emulate`: a firmware ELF on the virtual LaunchPad (`inas-sim`), under an RC harvester
+//! `inas emulate`: a firmware ELF on the virtual LaunchPad (`inas-emu`), under an RC harvester
 //! (the profile's, or `--cap`/`--rehm`), a recorded power trace, or continuous power. With
 //! `--pty` the UART is a pseudo-terminal whose path is the first line on stdout, so host
 //! commands and scripts can talk to the emulated board as to a real one; `--speed` holds it to
@@ -15,9 +15,9 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, Context, Result};
 use clap::Args;
-use inas_sim::bridge::{PaceStats, Paced, Pty, Speed, UartBridge};
-use inas_sim::power::{Harvester, PowerTrace, Supply};
-use inas_sim::{Emulator, Firmware, MachineConfig, Report, RunConfig, SimError};
+use inas_emu::bridge::{PaceStats, Paced, Pty, Speed, UartBridge};
+use inas_emu::power::{Harvester, PowerTrace, Supply};
+use inas_emu::{Emulator, Firmware, MachineConfig, Report, RunConfig, SimError};
 
 use super::out::EXIT_OK;
 use super::out::{errln, outln};

@@ -1,4 +1,4 @@
-//! The virtual LaunchPad as a [`Link`]: the firmware ELF runs in `inas-sim` on its own thread,
+//! The virtual LaunchPad as a [`Link`]: the firmware ELF runs in `inas-emu` on its own thread,
 //! in lockstep with the host. The emulator only advances simulated time up to the deadline the
 //! host is waiting for, so the link's clock is the device's simulated clock (on-time plus the
 //! off-time of every recharge) and a measurement is exactly repeatable.
@@ -11,9 +11,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use inas_sim::bridge::UartBridge;
-use inas_sim::power::{Capacitor, Harvester, Supply};
-use inas_sim::{Emulator, Firmware, MachineConfig, Report, RunConfig, SimError};
+use inas_emu::bridge::UartBridge;
+use inas_emu::power::{Capacitor, Harvester, Supply};
+use inas_emu::{Emulator, Firmware, MachineConfig, Report, RunConfig, SimError};
 
 use super::link::{Link, LinkError, Phase};
 use crate::profile::Profile;
@@ -44,7 +44,7 @@ pub fn supply(profile: &Profile, cap: Option<f64>, rehm: Option<f64>) -> Result<
 /// The emulated board's power when active at `clock_hz` and `volts`: the FR5994 datasheet
 /// currents the emulator draws (its platform file), what `calibrate --emulator` prices energy at.
 pub fn active_power_w(clock_hz: u32, volts: f64) -> f64 {
-    let c = inas_sim::platform::Platform::fr5994().current;
+    let c = inas_emu::platform::Platform::fr5994().current;
     let amps = (c.active_base_ua + c.active_ua_per_mhz * f64::from(clock_hz) / 1e6) * 1e-6;
     amps * volts
 }

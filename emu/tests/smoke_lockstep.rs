@@ -3,17 +3,17 @@
 //! then registers, the whole SRAM and the whole low FRAM every 500,000 instructions over the
 //! entire run, to `test_done`.
 //!
-//! The ELF is `cargo xtask firmware`'s output (see `inas_sim::builds`); the test fails with a
+//! The ELF is `cargo xtask firmware`'s output (see `inas_emu::builds`); the test fails with a
 //! clear message if it is missing.
 
 mod common;
 
 use common::*;
-use inas_sim::builds::Build;
-use inas_sim::{Firmware, Stop};
+use inas_emu::builds::Build;
+use inas_emu::{Firmware, Stop};
 use std::path::Path;
 
-fn machine(fw: &Firmware) -> inas_sim::Machine {
+fn machine(fw: &Firmware) -> inas_emu::Machine {
     let mut m = mspdebug_like();
     fw.load_into(m.memory_mut()).expect("the smoke ELF loads");
     m.power_on().expect("the smoke ELF has a reset vector");

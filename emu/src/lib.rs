@@ -1,4 +1,4 @@
-//! inas-sim: the virtual LaunchPad. An MSP430FR5994 emulator that runs the inas firmware ELF,
+//! inas-emu: the virtual LaunchPad. An MSP430FR5994 emulator that runs the inas firmware ELF,
 //! optionally under a harvested power supply that browns the chip out and recharges it.
 //!
 //! - [`Machine`]: CPU (base ISA + the MSP430X address instructions), memory map and the

@@ -1,5 +1,5 @@
 //! Emulated instructions per second on the smoke firmware (continuous power, to `test_done`).
-//! `cargo bench -p inas-sim --bench mips` prints the MIPS figure the issue asks for, twice:
+//! `cargo bench -p inas-emu --bench mips` prints the MIPS figure the issue asks for, twice:
 //! against wall time (`smoke/`) and against the benchmark thread's CPU time (`smoke_cpu/`),
 //! which other jobs on a shared machine do not inflate.
 
@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use inas_sim::builds::{firmware_elf, Build};
-use inas_sim::{Firmware, Machine, MachineConfig, Platform, Stop};
+use inas_emu::builds::{firmware_elf, Build};
+use inas_emu::{Firmware, Machine, MachineConfig, Platform, Stop};
 
 /// CPU time of the calling thread.
 struct ThreadCpu;

@@ -5,8 +5,8 @@
 
 mod common;
 
-use inas_sim::builds::Build;
-use inas_sim::{Emulator, Firmware, Machine, MachineConfig, Stop};
+use inas_emu::builds::Build;
+use inas_emu::{Emulator, Firmware, Machine, MachineConfig, Stop};
 use proptest::prelude::*;
 
 /// Where calls return to: a breakpoint at the reset routine, which a call never reaches.

@@ -3,9 +3,9 @@
 
 mod common;
 
-use inas_sim::builds::Build;
-use inas_sim::power::{Capacitor, Harvester, Supply};
-use inas_sim::{bridge::InProcess, Emulator, Firmware, MachineConfig, RunConfig};
+use inas_emu::builds::Build;
+use inas_emu::power::{Capacitor, Harvester, Supply};
+use inas_emu::{bridge::InProcess, Emulator, Firmware, MachineConfig, RunConfig};
 
 #[test]
 fn brown_outs_keep_fram_and_the_report_adds_up() {

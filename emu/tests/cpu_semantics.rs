@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use inas_sim::{Firmware, Machine, MachineConfig, Platform, SimError};
+use inas_emu::{Firmware, Machine, MachineConfig, Platform, SimError};
 
 fn machine_with(code: &Asm) -> Machine {
     let mut m = Machine::new(Platform::fr5994(), MachineConfig::default());
@@ -76,7 +76,7 @@ fn vacant_reads_return_0x3fff_and_are_logged() {
 
 #[test]
 fn bad_elf_files_are_errors_not_panics() {
-    let path = elf(inas_sim::builds::Build::Smoke);
+    let path = elf(inas_emu::builds::Build::Smoke);
     let elf = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     for len in [0, 10, 52, 200, 4096] {
         assert!(

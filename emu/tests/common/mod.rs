@@ -7,8 +7,8 @@ use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use inas_sim::builds::{firmware_elf, Build};
-use inas_sim::{CpuModel, Machine, MachineConfig, Platform};
+use inas_emu::builds::{firmware_elf, Build};
+use inas_emu::{CpuModel, Machine, MachineConfig, Platform};
 use std::path::PathBuf;
 
 /// The smoke or board ELF of this checkout; fails the test saying how to build it.
@@ -423,7 +423,7 @@ pub fn checkpoints(
         while m.instructions() < target {
             let left = target - m.instructions();
             match m.run(left, u64::MAX) {
-                Ok(inas_sim::Stop::InstructionLimit) => {}
+                Ok(inas_emu::Stop::InstructionLimit) => {}
                 Ok(other) => panic!("our emulator stopped: {other:?}"),
                 Err(e) => panic!("our emulator failed: {e}"),
             }

@@ -5,8 +5,8 @@ mod common;
 use inas_common::wire::{
     decode_message, encode_message, DeviceMsg, FrameDecoder, HostMsg, MAX_FRAME,
 };
-use inas_sim::builds::Build;
-use inas_sim::{Firmware, Machine, MachineConfig, Platform, Stop};
+use inas_emu::builds::Build;
+use inas_emu::{Firmware, Machine, MachineConfig, Platform, Stop};
 
 /// Runs the machine until a whole frame came back or `cycles` more cycles passed.
 fn reply(m: &mut Machine, cycles: u64) -> Option<Vec<u8>> {
